@@ -1,0 +1,1 @@
+"""HTTP layer: routers per area, request authentication, error envelope."""

@@ -1,0 +1,98 @@
+"""Request dependencies: the database session, the object store, and the authenticated Principal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from modelworks.db import Database
+from modelworks.errors import AuthError, Forbidden, InvalidJson
+from modelworks.iam import service as iam
+from modelworks.iam.service import Principal
+from modelworks.settings import Settings
+from modelworks.storage import ObjectStore
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.store
+    return store
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    db: Database = request.app.state.db
+    with db.session() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _headers(request: Request) -> dict[str, str]:
+    # Starlette decodes header bytes as latin-1; the SDK signs the UTF-8 text.
+    out = {}
+    for key, value in request.headers.items():
+        try:
+            out[key.lower()] = value.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            out[key.lower()] = value
+    return out
+
+
+async def authenticate(request: Request, session: Session, settings: Settings, project_id: str) -> Principal:
+    """Verify the X-Auth-Token or the AK/SK signature and bind the caller to ``project_id``."""
+    token = request.headers.get("x-auth-token")
+    authorization = request.headers.get("authorization")
+    if token:
+        principal = iam.principal_from_token(session, token)
+    elif authorization:
+        principal = iam.principal_from_signature(
+            session,
+            authorization=authorization,
+            method=request.method,
+            raw_path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
+            raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=_headers(request),
+            body=await request.body(),
+            path_project_id=project_id,
+            settings=settings,
+        )
+    else:
+        raise AuthError("No X-Auth-Token or Authorization header in the request.")
+    if project_id and principal.project_id != project_id:
+        raise Forbidden(f"The caller is not authorized for project '{project_id}'.")
+    return principal
+
+
+async def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    return await authenticate(request, session, settings, request.path_params.get("project_id", ""))
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_json_body(request: Request, principal: PrincipalDep) -> dict[str, Any]:
+    """The JSON object body, parsed only after the caller is authenticated."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidJson("Incorrect JSON format of the input data.") from exc
+    if not isinstance(body, dict):
+        raise InvalidJson("The request body must be a JSON object.")
+    return body
+
+
+JsonBody = Annotated[dict[str, Any], Depends(get_json_body)]

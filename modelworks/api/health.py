@@ -1,0 +1,24 @@
+"""``GET /health``: liveness with the version and the backends in use (no authentication)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from modelworks import __version__
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    return {
+        "status": "ok",
+        "version": __version__,
+        "database": state.db.backend,
+        "storage": state.store.describe(),
+        "executor": state.settings.ray_address and "ray" or "local",
+        "worker": "embedded" if state.settings.embedded_worker else "external",
+    }

@@ -1,0 +1,25 @@
+"""IAM-compatible token issuing: ``POST /v3/auth/tokens``."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from modelworks.api.deps import SessionDep, SettingsDep
+from modelworks.errors import InvalidJson
+from modelworks.iam import service as iam
+
+router = APIRouter(tags=["iam"])
+
+
+@router.post("/v3/auth/tokens", status_code=201)
+async def create_token(request: Request, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    """Password authentication scoped to a project; the token is in ``X-Subject-Token``."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise InvalidJson("Incorrect JSON format of the input data.") from exc
+    token, view = iam.issue_token(session, body, settings)
+    return JSONResponse(status_code=201, content=view, headers={"X-Subject-Token": token})

@@ -1,0 +1,182 @@
+"""Samples (reference 16.1.12–16.1.16, 16.1.25) and a signed content URL for their bytes."""
+
+from __future__ import annotations
+
+import hmac
+import mimetypes
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.data import samples as service
+from modelworks.data import search
+from modelworks.data.datasets import get_dataset
+from modelworks.data.labels import label_view, list_labels
+from modelworks.data.models import Dataset, Sample, SampleLabel
+from modelworks.data.uploads import add_samples, delete_samples
+from modelworks.db import now_ms
+from modelworks.errors import AuthError, InvalidArgument
+from modelworks.iam.service import server_secret
+from modelworks.storage import parse_obs_path
+
+router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations", tags=["samples"])
+
+
+def _views(
+    session: SessionDep, settings: SettingsDep, dataset: Dataset, rows: list[Sample]
+) -> list[dict[str, Any]]:
+    labels = service.labels_of(session, [s.id for s in rows])
+    secret = server_secret(session)
+    return [
+        service.sample_view(s, labels.get(s.id, []), service.content_url(settings.public_endpoint, secret, dataset, s.id))
+        for s in rows
+    ]
+
+
+def _score(value: str | None, field: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise InvalidArgument("must be a number", field=field) from exc
+
+
+@router.get("/samples")
+def list_samples(
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    order: Literal["asc", "desc"] = "desc",
+    sample_state: str | None = None,
+    label_name: str | None = None,
+    label_type: int | None = None,
+    low_score: str | None = None,
+    high_score: str | None = None,
+    sample_type: int | None = None,
+    search_conditions: str | None = None,
+    version_id: str | None = None,
+    preview: bool = False,
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id)
+    total, rows = service.list_samples(
+        session,
+        dataset,
+        offset=offset,
+        limit=limit,
+        order=order,
+        sample_state=sample_state,
+        label_name=label_name,
+        label_type=label_type,
+        low_score=_score(low_score, "low_score"),
+        high_score=_score(high_score, "high_score"),
+        sample_type=sample_type,
+        search_conditions=search_conditions,
+    )
+    return {"sample_count": total, "samples": _views(session, settings, dataset, rows)}
+
+
+@router.post("/samples")
+def create_samples(
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    body: JsonBody,
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id, for_update=True)
+    return add_samples(session, store, dataset, body, principal.user_name)
+
+
+@router.put("/samples")
+def update_samples(
+    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id, for_update=True)
+    return {"success": True, "results": service.update_sample_labels(session, dataset, body, principal.user_name)}
+
+
+@router.post("/samples/delete")
+def remove_samples(
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    body: JsonBody,
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id, for_update=True)
+    return delete_samples(session, store, dataset, body)
+
+
+@router.get("/samples/{sample_id}")
+def get_sample(
+    project_id: str,
+    dataset_id: str,
+    sample_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id)
+    sample = service.get_sample(session, dataset, sample_id)
+    response.headers["ETag"] = f'"{sample.version}"'
+    return _views(session, settings, dataset, [sample])[0]
+
+
+@router.get("/samples/{sample_id}/content")
+async def get_sample_content(
+    project_id: str,
+    dataset_id: str,
+    sample_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    Expires: int | None = None,  # noqa: N803  (the query names of a signed URL)
+    Signature: str | None = None,  # noqa: N803
+) -> Response:
+    """The sample's bytes: with a valid signed URL from ``source``, or with normal credentials."""
+    if Expires is not None and Signature:
+        expected = service.content_signature(server_secret(session), project_id, sample_id, Expires)
+        if Expires < now_ms() or not hmac.compare_digest(expected, Signature):
+            raise AuthError("The content URL has expired or its signature is wrong.", error_code="ModelArts.0208")
+    else:
+        await authenticate(request, session, settings, project_id)
+    dataset = get_dataset(session, project_id, dataset_id)
+    sample = service.get_sample(session, dataset, sample_id)
+    if sample.text is not None:
+        return Response(sample.text.encode(), media_type="text/plain; charset=utf-8")
+    data = store.read(parse_obs_path(sample.source))
+    media = mimetypes.guess_type(sample.name)[0] or "application/octet-stream"
+    return Response(data, media_type=media)
+
+
+@router.get("/search-condition")
+def search_condition(
+    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id)
+    labelers = session.scalars(
+        select(SampleLabel.labeler)
+        .where(SampleLabel.dataset_id == dataset.id, SampleLabel.labeler.is_not(None))
+        .distinct()
+    )
+    dirs = session.scalars(select(Sample.sample_dir).where(Sample.dataset_id == dataset.id).distinct().limit(1000))
+    return {
+        "labels": [label_view(x) for x in list_labels(session, dataset)],
+        "labelers": sorted(x for x in labelers if x),
+        "metadata": {"sample_dir": sorted(dirs)},
+    }
+
+
+__all__ = ["router", "search"]

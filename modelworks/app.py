@@ -1,0 +1,62 @@
+"""``create_app(settings)``: wires the database, object store, executor, worker and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from modelworks import __version__
+from modelworks.api import datasets, health, iam, imports, labels, samples
+from modelworks.api.errors import install as install_error_handlers
+from modelworks.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from modelworks.compute import create_executor
+from modelworks.db import Database
+from modelworks.iam.service import bootstrap
+from modelworks.jobs import Worker, load_handler_modules
+from modelworks.settings import Settings
+from modelworks.storage import create_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    db.migrate()
+    bootstrap(db, settings)
+    store = create_store(settings)
+    executor = create_executor(settings)
+    load_handler_modules(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop: Callable[[], None] | None = None
+        if settings.embedded_worker:
+            stop = Worker(db, store, executor, settings).start_thread()
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+            executor.shutdown()
+            db.dispose()
+
+    app = FastAPI(
+        title="Modelworks",
+        version=__version__,
+        description="A self-hosted platform that speaks the ModelArts REST API.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.store = store
+    app.state.executor = executor
+    install_error_handlers(app)
+    for router in (health.router, iam.router, datasets.router, labels.router, samples.router, imports.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""The ``modelworks`` command: serve, worker, admin."""

@@ -1,0 +1,79 @@
+"""``modelworks serve | worker | admin ...``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelworks.cli.admin import admin
+from modelworks.settings import Settings
+
+app = typer.Typer(help="Modelworks: a self-hosted platform that speaks the ModelArts REST API.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+HomeOption = Annotated[Path | None, typer.Option(help="Data directory (default $MODELWORKS_HOME or ~/.modelworks)")]
+
+
+def load_settings(home: Path | None = None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        values["home"] = home
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    home: HomeOption = None,
+) -> None:
+    """Run the API server (with an embedded background worker unless MODELWORKS_EMBEDDED_WORKER=false)."""
+    import uvicorn
+
+    from modelworks.app import create_app
+
+    _logging()
+    settings = load_settings(home, host=host, port=port)
+    application = create_app(settings)
+    logging.getLogger("modelworks").info(
+        "Modelworks on %s (database %s, storage %s); credentials in %s",
+        settings.public_endpoint,
+        settings.database_backend,
+        settings.storage_backend,
+        settings.home / "credentials.json",
+    )
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(home: HomeOption = None) -> None:
+    """Run a background worker process against the configured database and storage."""
+    from modelworks.db import Database
+    from modelworks.jobs import run_worker_process
+
+    _logging()
+    settings = load_settings(home)
+    Database(settings.database_url).migrate()
+    run_worker_process(settings)
+
+
+@app.command()
+def migrate(home: HomeOption = None) -> None:
+    """Apply the database migrations and exit."""
+    from modelworks.db import Database
+
+    settings = load_settings(home)
+    Database(settings.database_url).migrate()
+    typer.echo(json.dumps({"database": settings.database_backend, "migrated": True}))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,290 @@
+"""Samples: listing with filters, details, and label updates with optimistic concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from modelworks.data import search
+from modelworks.data.constants import STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
+from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
+from modelworks.db import now_ms
+from modelworks.errors import Conflict, InvalidArgument, NotFound
+
+USAGES = ("TRAIN", "EVAL", "TEST", "INFERENCE")
+SHAPES = ("bndbox", "polygon", "circle", "line", "dashed", "point", "polyline")
+CONTENT_URL_TTL_MS = 3600 * 1000
+
+
+def sample_id_for(dataset_id: str, source: str) -> str:
+    """Deterministic id, so that a re-run import never duplicates a sample."""
+    return hashlib.md5(f"{dataset_id}\0{source}".encode()).hexdigest()
+
+
+def content_signature(secret: str, project_id: str, sample_id: str, expires: int) -> str:
+    message = f"{project_id}/{sample_id}/{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def content_url(endpoint: str, secret: str, dataset: Dataset, sample_id: str) -> str:
+    expires = now_ms() + CONTENT_URL_TTL_MS
+    sig = content_signature(secret, dataset.project_id, sample_id, expires)
+    return (
+        f"{endpoint}/v2/{dataset.project_id}/datasets/{dataset.id}/data-annotations/samples/"
+        f"{sample_id}/content?Expires={expires}&Signature={sig}"
+    )
+
+
+def get_sample(session: Session, dataset: Dataset, sample_id: str) -> Sample:
+    sample = session.scalar(select(Sample).where(Sample.id == sample_id, Sample.dataset_id == dataset.id))
+    if sample is None:
+        raise NotFound(f"Sample '{sample_id}' does not exist.", error_code="ModelArts.4420")
+    return sample
+
+
+def labels_of(session: Session, sample_ids: list[str]) -> dict[str, list[SampleLabel]]:
+    by_sample: dict[str, list[SampleLabel]] = defaultdict(list)
+    if sample_ids:
+        rows = session.scalars(
+            select(SampleLabel).where(SampleLabel.sample_id.in_(sample_ids)).order_by(SampleLabel.id)
+        )
+        for label in rows:
+            by_sample[label.sample_id].append(label)
+    return by_sample
+
+
+def sample_label_view(label: SampleLabel) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": str(label.id),
+        "name": label.name,
+        "type": label.type,
+        "property": label.property or {},
+        "annotated_by": label.annotated_by,
+    }
+    if label.score is not None:
+        view["score"] = label.score
+    return view
+
+
+def sample_view(sample: Sample, labels: list[SampleLabel], source_url: str) -> dict[str, Any]:
+    metadata = dict(sample.meta or {})
+    if sample.hard:
+        metadata["@modelarts:hard"] = float(sample.hard)
+    if sample.hard_coefficient is not None:
+        metadata["@modelarts:hard_coefficient"] = sample.hard_coefficient
+    view: dict[str, Any] = {
+        "sample_id": sample.id,
+        "sample_type": sample.sample_type,
+        "labels": [sample_label_view(label) for label in labels],
+        "source": source_url,
+        "metadata": metadata,
+        "sample_time": sample.sample_time,
+        "sample_status": sample.status,
+        "sample_name": sample.name,
+        "sample_dir": sample.sample_dir,
+        "sample_size": sample.size,
+        "sample_version": sample.version,
+        "labelers": [{"email": sample.labeler, "worker_id": "", "role": 0}] if sample.labeler else [],
+    }
+    if sample.usage:
+        view["sample_usage"] = sample.usage
+    if sample.text is not None:
+        view["sample_data"] = [sample.text]
+    return view
+
+
+def list_samples(
+    session: Session,
+    dataset: Dataset,
+    *,
+    offset: int,
+    limit: int,
+    order: str = "desc",
+    sample_state: str | None = None,
+    label_name: str | None = None,
+    label_type: int | None = None,
+    low_score: float | None = None,
+    high_score: float | None = None,
+    sample_type: int | None = None,
+    search_conditions: Any = None,
+) -> tuple[int, list[Sample]]:
+    where = [Sample.dataset_id == dataset.id, search.state_filter(sample_state)]
+    if label_name:
+        where.append(search.label_filter(label_name, label_type))
+    if low_score is not None or high_score is not None:
+        where.append(search.score_filter(low_score, high_score))
+    if sample_type is not None:
+        where.append(Sample.sample_type == sample_type)
+    where.append(search.all_of(search.parse_conditions(search_conditions)))
+    total = session.scalar(select(func.count()).select_from(Sample).where(*where)) or 0
+    if order == "asc":
+        ordering = (Sample.create_time.asc(), Sample.id.asc())
+    else:
+        ordering = (Sample.create_time.desc(), Sample.id.desc())
+    rows = session.scalars(select(Sample).where(*where).order_by(*ordering).offset(offset).limit(limit))
+    return total, list(rows)
+
+
+def refresh_status(session: Session, sample_ids: Iterable[str]) -> None:
+    """Recompute the stored status of samples from their labels."""
+    ids = list(set(sample_ids))
+    if not ids:
+        return
+    kinds: dict[str, set[str]] = defaultdict(set)
+    for sid, by in session.execute(
+        select(SampleLabel.sample_id, SampleLabel.annotated_by).where(SampleLabel.sample_id.in_(ids))
+    ):
+        kinds[sid].add(by)
+    for sample in session.scalars(select(Sample).where(Sample.id.in_(ids))):
+        seen = kinds.get(sample.id, set())
+        if seen - {"auto"}:
+            sample.status = STATUS_MANUAL
+        elif seen:
+            sample.status = STATUS_AUTO
+        else:
+            sample.status = STATUS_UNLABELED
+    session.flush()
+
+
+def _check_feature(prop: dict[str, Any], field: str) -> None:
+    shape = prop.get("@modelarts:shape")
+    if shape not in SHAPES:
+        raise InvalidArgument(f"must be one of {', '.join(SHAPES)}", field=f"{field}.@modelarts:shape")
+    feature = prop.get("@modelarts:feature")
+    points = feature if isinstance(feature, list) else None
+    if shape == "circle" and isinstance(feature, list) and len(feature) == 3:
+        return
+    if not points or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, int | float) for v in p) for p in points
+    ):
+        raise InvalidArgument("must be a list of [x, y] points", field=f"{field}.@modelarts:feature")
+    if shape == "bndbox":
+        if len(points) != 2:
+            raise InvalidArgument("a bndbox needs [[xmin, ymin], [xmax, ymax]]", field=f"{field}.@modelarts:feature")
+        (x1, y1), (x2, y2) = points
+        if x1 > x2 or y1 > y2 or min(x1, y1) < 0:
+            raise InvalidArgument("a bndbox needs xmin <= xmax, ymin <= ymax, all >= 0", field=f"{field}.@modelarts:feature")
+
+
+def build_labels(
+    dataset: Dataset,
+    known: dict[str, DatasetLabel],
+    raw_labels: Any,
+    field: str,
+    labeler: str | None,
+    *,
+    annotated_by_default: str = "human",
+) -> list[dict[str, Any]]:
+    """Validate sample labels; returns column values for SampleLabel rows (without sample ids)."""
+    if not isinstance(raw_labels, list):
+        raise InvalidArgument("must be a list", field=field)
+    out = []
+    for i, raw in enumerate(raw_labels):
+        f = f"{field}[{i}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise InvalidArgument("is required", field=f"{f}.name")
+        label = known.get(raw["name"])
+        if label is None:
+            raise InvalidArgument(
+                f"label '{raw['name']}' is not a label of this dataset", field=f"{f}.name", error_code="ModelArts.4410"
+            )
+        prop = raw.get("property") or {}
+        if not isinstance(prop, dict):
+            raise InvalidArgument("must be an object", field=f"{f}.property")
+        label_type = raw.get("type", label.type)
+        if label_type == 1 or "@modelarts:feature" in prop:
+            _check_feature(prop, f"{f}.property")
+        score = raw.get("score")
+        if score is not None and (not isinstance(score, int | float) or not 0 <= score <= 1):
+            raise InvalidArgument("must be a number in [0, 1]", field=f"{f}.score")
+        annotated_by = raw.get("annotated_by") or annotated_by_default
+        if annotated_by not in ("human", "auto"):
+            raise InvalidArgument("must be 'human' or 'auto'", field=f"{f}.annotated_by")
+        out.append(
+            {
+                "dataset_id": dataset.id,
+                "name": label.name,
+                "type": label_type,
+                "property": prop,
+                "score": float(score) if score is not None else None,
+                "annotated_by": annotated_by,
+                "labeler": labeler,
+            }
+        )
+    return out
+
+
+def known_labels(session: Session, dataset: Dataset) -> dict[str, DatasetLabel]:
+    return {label.name: label for label in session.scalars(select(DatasetLabel).where(DatasetLabel.dataset_id == dataset.id))}
+
+
+def update_sample_labels(session: Session, dataset: Dataset, body: dict[str, Any], labeler: str) -> list[dict[str, Any]]:
+    """Replace the labels of each listed sample, all or nothing.
+
+    A sample item may carry ``sample_version`` (as read from the sample); if the sample changed
+    since, nothing is written and 409 names the samples, so two labelers never silently overwrite
+    each other.
+    """
+    items = body.get("samples")
+    if not isinstance(items, list) or not items:
+        raise InvalidArgument("needs at least one sample", field="samples")
+    labeler = body.get("email") or labeler
+    known = known_labels(session, dataset)
+    ids = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("sample_id"), str):
+            raise InvalidArgument("is required", field=f"samples[{i}].sample_id")
+        ids.append(item["sample_id"])
+    found = {s.id: s for s in session.scalars(select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(ids)).with_for_update())}
+    stale = []
+    for i, item in enumerate(items):
+        sample = found.get(item["sample_id"])
+        if sample is None:
+            raise NotFound(f"Sample '{item['sample_id']}' does not exist.", error_code="ModelArts.4420")
+        version = item.get("sample_version")
+        if version is not None and version != sample.version:
+            stale.append(sample.id)
+        if item.get("sample_usage") not in (None, *USAGES):
+            raise InvalidArgument(f"must be one of {', '.join(USAGES)}", field=f"samples[{i}].sample_usage")
+        if item.get("metadata") is not None and not isinstance(item["metadata"], dict):
+            raise InvalidArgument("must be an object", field=f"samples[{i}].metadata")
+    if stale:
+        raise Conflict(
+            "samples changed since they were read (sample_version differs): " + ", ".join(stale),
+            error_code="ModelArts.4417",
+        )
+    now = now_ms()
+    for i, item in enumerate(items):
+        sample = found[item["sample_id"]]
+        rows = build_labels(dataset, known, item.get("labels") or [], f"samples[{i}].labels", labeler)
+        session.execute(delete(SampleLabel).where(SampleLabel.sample_id == sample.id))
+        session.add_all(SampleLabel(sample_id=sample.id, created_at=now, **row) for row in rows)
+        if item.get("metadata"):
+            apply_metadata(sample, item["metadata"])
+        if item.get("sample_usage"):
+            sample.usage = item["sample_usage"]
+        sample.labeler = labeler
+        sample.version += 1
+        sample.update_time = now
+    session.flush()
+    refresh_status(session, ids)
+    dataset.data_update_time = now
+    return [{"success": True, "sample_id": sid} for sid in ids]
+
+
+def apply_metadata(sample: Sample, metadata: dict[str, Any]) -> None:
+    meta = dict(sample.meta or {})
+    for key, value in metadata.items():
+        if key == "@modelarts:hard":
+            sample.hard = 1 if str(value).lower() in ("1", "1.0", "true") else 0
+        elif key == "@modelarts:hard_coefficient":
+            sample.hard_coefficient = float(value) if value is not None else None
+        else:
+            meta[key] = value
+    sample.meta = meta

@@ -1,0 +1,5 @@
+"""Imports every domain's tables so that Alembic and ``create_all`` see them all."""
+
+import modelworks.data.models  # noqa: F401
+import modelworks.iam.models  # noqa: F401
+import modelworks.jobs.models  # noqa: F401

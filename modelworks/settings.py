@@ -1,0 +1,71 @@
+"""The one Settings object. No other module reads ``os.environ``.
+
+Defaults give the embedded single-machine setup: SQLite and a local object store under
+``home``, a background worker inside the server process, local processes for compute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path("~/.modelworks").expanduser()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELWORKS_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    database_url: str = ""
+    """SQLAlchemy URL. Empty: SQLite at ``<home>/modelworks.db``. PostgreSQL: ``postgresql+psycopg://``."""
+
+    storage_url: str = ""
+    """Object store root. Empty: ``file://<home>/storage``. S3-compatible: ``s3://``."""
+    storage_endpoint: str = ""
+    storage_access_key: str = ""
+    storage_secret_key: str = ""
+    storage_region: str = "us-east-1"
+
+    ray_address: str = ""
+    """Ray cluster address; empty runs heavy compute in local processes."""
+
+    embedded_worker: bool = True
+    """Run a background worker loop inside ``serve``."""
+    worker_poll_seconds: float = 0.5
+    task_heartbeat_seconds: float = 2.0
+    task_stale_seconds: float = 30.0
+    compute_processes: int = 2
+    task_modules: str = ""
+    """Extra comma-separated modules whose import registers background-task handlers."""
+
+    token_ttl_seconds: int = 24 * 3600
+    signature_max_skew_seconds: int = 15 * 60
+    max_body_bytes: int = 64 * 1024 * 1024
+    public_endpoint: str = ""
+    """Endpoint written to credentials.json and used in content URLs; defaults to http://host:port."""
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.home = Path(self.home).expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'modelworks.db'}"
+        if not self.storage_url:
+            self.storage_url = f"file://{self.home / 'storage'}"
+        if not self.public_endpoint:
+            self.public_endpoint = f"http://{self.host}:{self.port}"
+        return self
+
+    @property
+    def database_backend(self) -> str:
+        return self.database_url.split(":", 1)[0].split("+", 1)[0]
+
+    @property
+    def storage_backend(self) -> str:
+        return self.storage_url.split("://", 1)[0]

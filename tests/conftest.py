@@ -1,0 +1,110 @@
+"""Shared fixtures: a real Modelworks server on a loopback port, and signed/token clients for it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from modelworks.app import create_app
+from modelworks.settings import Settings
+from tests._client import SignedClient, TokenClient, get_token
+from tests._pg import fresh_database
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    endpoint: str
+    home: Path
+    settings: Settings
+    credentials: dict[str, str]
+
+    def signed(self, project_id: str | None = None, ak: str | None = None, sk: str | None = None) -> SignedClient:
+        c = self.credentials
+        return SignedClient(self.endpoint, ak or c["ak"], sk or c["sk"], project_id or c["project_id"])
+
+    def token_client(self) -> TokenClient:
+        response = get_token(self.endpoint, self.credentials)
+        assert response.status_code == 201, response.text
+        return TokenClient(self.endpoint, response.headers["X-Subject-Token"], self.credentials["project_id"])
+
+    @property
+    def storage_root(self) -> Path:
+        return self.home / "storage"
+
+
+@contextmanager
+def run_server(home: Path, **settings_values: Any) -> Iterator[LiveServer]:
+    port = free_port()
+    settings = Settings(home=home, port=port, worker_poll_seconds=0.05, **settings_values)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        credentials = json.loads((home / "credentials.json").read_text())
+        yield LiveServer(settings.public_endpoint, home, settings, credentials)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one test, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'modelworks.db'}"
+    else:
+        with fresh_database() as url:
+            yield url
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server on SQLite and the local store (the embedded defaults)."""
+    with run_server(tmp_path / "home") as live:
+        yield live
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    with ExitStack() as stack:
+        count = 0
+
+        def make(**values: Any) -> LiveServer:
+            nonlocal count
+            count += 1
+            return stack.enter_context(run_server(tmp_path / f"home{count}", **values))
+
+        yield make
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.05) -> Any:
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
