@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelworks import __version__
-from modelworks.api import datasets, health, iam, imports, labels, samples
+from modelworks.api import datasets, health, iam, imports, labels, samples, unimplemented
 from modelworks.api.errors import install as install_error_handlers
 from modelworks.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from modelworks.compute import create_executor
@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for router in (health.router, iam.router, datasets.router, labels.router, samples.router, imports.router):
         app.include_router(router)
+    unimplemented.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -71,3 +71,12 @@ def test_health_and_openapi_need_no_credentials(server: LiveServer) -> None:
     assert health["status"] == "ok" and health["database"] == "sqlite" and health["storage"].startswith("local:")
     spec = httpx.get(f"{server.endpoint}/openapi.json").json()
     assert "/v2/{project_id}/datasets" in spec["paths"]
+
+
+def test_unimplemented_reference_operations_answer_501(server: LiveServer) -> None:
+    client = server.signed()
+    msg = _check(client.get("/v2/{project_id}/datasets/abc/export-tasks"), 501, "ModelArts.0101")
+    assert "16.1.57" in msg and "not implemented" in msg
+    _check(client.post("/v2/{project_id}/training-jobs", {}), 501, "ModelArts.0101")
+    # the caller is still authenticated first
+    _check(httpx.post(f"{server.endpoint}/v2/{server.credentials['project_id']}/training-jobs"), 401, "ModelArts.0201")
