@@ -66,8 +66,12 @@ class TokenClient:
         self.project_id = project_id
         self.http = httpx.Client(base_url=endpoint, headers={"X-Auth-Token": token}, timeout=60)
 
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, json: Any = None) -> httpx.Response:
-        return self.http.request(method, path.replace("{project_id}", self.project_id), params=query, json=json)
+    def request(
+        self, method: str, path: str, *, query: dict[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response:
+        return self.http.request(
+            method, path.replace("{project_id}", self.project_id), params=query, json=json
+        )
 
     def get(self, path: str, **query: Any) -> httpx.Response:
         return self.request("GET", path, query=query or None)

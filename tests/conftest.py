@@ -36,7 +36,9 @@ class LiveServer:
     settings: Settings
     credentials: dict[str, str]
 
-    def signed(self, project_id: str | None = None, ak: str | None = None, sk: str | None = None) -> SignedClient:
+    def signed(
+        self, project_id: str | None = None, ak: str | None = None, sk: str | None = None
+    ) -> SignedClient:
         c = self.credentials
         return SignedClient(self.endpoint, ak or c["ak"], sk or c["sk"], project_id or c["project_id"])
 

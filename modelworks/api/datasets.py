@@ -64,7 +64,9 @@ def _preview(session: SessionDep, dataset: Any) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201)
-def create_dataset(project_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody) -> dict[str, Any]:
+def create_dataset(
+    project_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+) -> dict[str, Any]:
     dataset, task = service.create_dataset(session, project_id, body)
     return {"dataset_id": dataset.id, "import_task_id": task.id if task else None}
 
@@ -85,7 +87,9 @@ def modify_dataset(
 
 
 @router.delete("/{dataset_id}", status_code=204)
-def delete_dataset(project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+def delete_dataset(
+    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep
+) -> Response:
     service.delete_dataset(session, project_id, dataset_id)
     return Response(status_code=204)
 

@@ -35,7 +35,10 @@ def list_labels(
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id)
     labels = service.list_labels(session, dataset)
-    return {"total_number": len(labels), "labels": [service.label_view(x) for x in labels[offset : offset + limit]]}
+    return {
+        "total_number": len(labels),
+        "labels": [service.label_view(x) for x in labels[offset : offset + limit]],
+    }
 
 
 @router.post("")

@@ -64,13 +64,19 @@ class BodyLimitMiddleware:
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps(
-            {"error_code": "ModelArts.0104", "error_msg": f"Request body is larger than {self.max_bytes} bytes."}
+            {
+                "error_code": "ModelArts.0104",
+                "error_msg": f"Request body is larger than {self.max_bytes} bytes.",
+            }
         ).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -31,7 +31,9 @@ def _views(
     labels = service.labels_of(session, [s.id for s in rows])
     secret = server_secret(session)
     return [
-        service.sample_view(s, labels.get(s.id, []), service.content_url(settings.public_endpoint, secret, dataset, s.id))
+        service.sample_view(
+            s, labels.get(s.id, []), service.content_url(settings.public_endpoint, secret, dataset, s.id)
+        )
         for s in rows
     ]
 
@@ -101,7 +103,10 @@ def update_samples(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    return {"success": True, "results": service.update_sample_labels(session, dataset, body, principal.user_name)}
+    return {
+        "success": True,
+        "results": service.update_sample_labels(session, dataset, body, principal.user_name),
+    }
 
 
 @router.post("/samples/delete")
@@ -149,7 +154,9 @@ async def get_sample_content(
     if Expires is not None and Signature:
         expected = service.content_signature(server_secret(session), project_id, sample_id, Expires)
         if Expires < now_ms() or not hmac.compare_digest(expected, Signature):
-            raise AuthError("The content URL has expired or its signature is wrong.", error_code="ModelArts.0208")
+            raise AuthError(
+                "The content URL has expired or its signature is wrong.", error_code="ModelArts.0208"
+            )
     else:
         await authenticate(request, session, settings, project_id)
     dataset = get_dataset(session, project_id, dataset_id)
@@ -171,7 +178,9 @@ def search_condition(
         .where(SampleLabel.dataset_id == dataset.id, SampleLabel.labeler.is_not(None))
         .distinct()
     )
-    dirs = session.scalars(select(Sample.sample_dir).where(Sample.dataset_id == dataset.id).distinct().limit(1000))
+    dirs = session.scalars(
+        select(Sample.sample_dir).where(Sample.dataset_id == dataset.id).distinct().limit(1000)
+    )
     return {
         "labels": [label_view(x) for x in list_labels(session, dataset)],
         "labelers": sorted(x for x in labelers if x),

@@ -42,7 +42,8 @@ def install(app: FastAPI) -> None:
     for op in reference_operations():
         if (op["method"], _shape(op["path"])) in done:
             continue
-        message = f"{op['method']} {op['path']} ({op['section']} {op['title']}) is not implemented by Modelworks yet."
+        operation = f"{op['method']} {op['path']} ({op['section']} {op['title']})"
+        message = f"{operation} is not implemented by Modelworks yet."
 
         def endpoint(principal: PrincipalDep, _message: str = message) -> Any:
             raise NotImplementedYet(_message)

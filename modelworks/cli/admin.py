@@ -42,7 +42,9 @@ def create_user(
         user, secret = iam.create_user(session, domain, name, password)
         for project_name in project or []:
             dom = iam.get_domain(session, domain)
-            found = session.scalar(select(Project).where(Project.domain_id == dom.id, Project.name == project_name))
+            found = session.scalar(
+                select(Project).where(Project.domain_id == dom.id, Project.name == project_name)
+            )
             iam.add_member(session, user, found or iam.create_project(session, domain, project_name))
         _print({"domain_name": domain, "user_name": name, "user_id": user.id, "password": secret})
 
@@ -75,7 +77,9 @@ def add_member(user: str, project: str, domain: str = iam.ADMIN_DOMAIN, home: Ho
     """Let a user work in a project of its domain."""
     with _db(home).session() as session:
         dom = iam.get_domain(session, domain)
-        iam.add_member(session, iam.get_user(session, domain, user), iam.find_project(session, dom.id, name=project))
+        iam.add_member(
+            session, iam.get_user(session, domain, user), iam.find_project(session, dom.id, name=project)
+        )
     _print({"user_name": user, "project_name": project})
 
 
@@ -104,14 +108,15 @@ def list_all(home: HomeOption = None) -> None:
             users = []
             for user in session.scalars(select(User).where(User.domain_id == domain.id)):
                 projects = session.scalars(
-                    select(Project.name).join(Membership, Membership.project_id == Project.id).where(
-                        Membership.user_id == user.id
-                    )
+                    select(Project.name)
+                    .join(Membership, Membership.project_id == Project.id)
+                    .where(Membership.user_id == user.id)
                 )
                 keys = session.scalars(select(AccessKey.ak).where(AccessKey.user_id == user.id))
                 users.append({"name": user.name, "projects": list(projects), "access_keys": list(keys)})
             projects_all = [
-                {"id": p.id, "name": p.name} for p in session.scalars(select(Project).where(Project.domain_id == domain.id))
+                {"id": p.id, "name": p.name}
+                for p in session.scalars(select(Project).where(Project.domain_id == domain.id))
             ]
             out.append({"domain": domain.name, "projects": projects_all, "users": users})
     _print(out)

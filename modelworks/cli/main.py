@@ -12,10 +12,14 @@ import typer
 from modelworks.cli.admin import admin
 from modelworks.settings import Settings
 
-app = typer.Typer(help="Modelworks: a self-hosted platform that speaks the ModelArts REST API.", no_args_is_help=True)
+app = typer.Typer(
+    help="Modelworks: a self-hosted platform that speaks the ModelArts REST API.", no_args_is_help=True
+)
 app.add_typer(admin, name="admin")
 
-HomeOption = Annotated[Path | None, typer.Option(help="Data directory (default $MODELWORKS_HOME or ~/.modelworks)")]
+HomeOption = Annotated[
+    Path | None, typer.Option(help="Data directory (default $MODELWORKS_HOME or ~/.modelworks)")
+]
 
 
 def load_settings(home: Path | None = None, **overrides: object) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelworks.data import labels as label_service
@@ -32,7 +32,7 @@ def _check_description(description: Any) -> str:
     if description is None:
         return ""
     if not isinstance(description, str) or len(description) > 256 or _BAD_DESCRIPTION.search(description):
-        raise InvalidArgument("must be at most 256 characters without ^!<>=&\"", field="description")
+        raise InvalidArgument('must be at most 256 characters without ^!<>=&"', field="description")
     return description
 
 
@@ -207,7 +207,9 @@ def dataset_view(session: Session, dataset: Dataset, *, with_labels: bool = True
     if dataset.label_format:
         view["label_format"] = dataset.label_format
     if with_labels:
-        view["labels"] = [label_service.label_view(label) for label in label_service.list_labels(session, dataset)]
+        view["labels"] = [
+            label_service.label_view(label) for label in label_service.list_labels(session, dataset)
+        ]
     return view
 
 
@@ -215,7 +217,9 @@ def modify_dataset(session: Session, project_id: str, dataset_id: str, body: dic
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
     if "dataset_name" in body and body["dataset_name"] != dataset.name:
         name = _check_name(body["dataset_name"])
-        taken = session.scalar(select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name))
+        taken = session.scalar(
+            select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name)
+        )
         if taken:
             raise Conflict(f"Dataset '{name}' already exists.", error_code="ModelArts.4351")
         dataset.name = name
@@ -224,7 +228,9 @@ def modify_dataset(session: Session, project_id: str, dataset_id: str, body: dic
     if body.get("add_labels"):
         label_service.add_labels(session, dataset, body["add_labels"], field="add_labels", strict=True)
     if body.get("update_labels"):
-        label_service.update_labels(session, dataset, body["update_labels"], field="update_labels", strict=True)
+        label_service.update_labels(
+            session, dataset, body["update_labels"], field="update_labels", strict=True
+        )
     if body.get("delete_labels"):
         label_service.delete_labels(
             session, dataset, body["delete_labels"], policy=0, field="delete_labels", strict=True
@@ -242,5 +248,5 @@ def delete_dataset(session: Session, project_id: str, dataset_id: str) -> None:
         task.cancel_requested = True
         if task.status == "QUEUED":
             task.status = "CANCELLED"
-    session.execute(DatasetLabel.__table__.delete().where(DatasetLabel.dataset_id == dataset_id))
+    session.execute(delete(DatasetLabel).where(DatasetLabel.dataset_id == dataset_id))
     session.delete(dataset)

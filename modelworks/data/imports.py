@@ -106,7 +106,9 @@ def list_import_tasks(
     get_dataset(session, project_id, dataset_id)
     where = (Task.resource_id == dataset_id, Task.kind == IMPORT_KIND, Task.project_id == project_id)
     total = session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
-    rows = session.scalars(select(Task).where(*where).order_by(Task.created_at.desc()).offset(offset).limit(limit))
+    rows = session.scalars(
+        select(Task).where(*where).order_by(Task.created_at.desc()).offset(offset).limit(limit)
+    )
     return total, list(rows)
 
 
@@ -114,7 +116,10 @@ def get_import_task(session: Session, project_id: str, dataset_id: str, task_id:
     get_dataset(session, project_id, dataset_id)
     task = session.scalar(
         select(Task).where(
-            Task.id == task_id, Task.resource_id == dataset_id, Task.kind == IMPORT_KIND, Task.project_id == project_id
+            Task.id == task_id,
+            Task.resource_id == dataset_id,
+            Task.kind == IMPORT_KIND,
+            Task.project_id == project_id,
         )
     )
     if task is None:

@@ -60,7 +60,9 @@ def image_size(store: ObjectStore, path: ObsPath) -> list[int]:
         raise UnreadableFile(f"not a readable image ({type(exc).__name__})") from exc
 
 
-def _base_row(dataset_id: str, info: ObjectInfo, sample_type: int, import_task_id: str | None) -> dict[str, Any]:
+def _base_row(
+    dataset_id: str, info: ObjectInfo, sample_type: int, import_task_id: str | None
+) -> dict[str, Any]:
     source = str(info.path)
     return {
         "id": sample_id_for(dataset_id, source),

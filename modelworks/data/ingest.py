@@ -58,7 +58,6 @@ def insert_samples(
             "hard": 0,
             **item.row,
         }
-        row["metadata"] = row.pop("meta")  # the table's column is named "metadata"
         sample_rows.append(row)
         for name in item.label_names:
             label_rows.append(
@@ -73,9 +72,8 @@ def insert_samples(
                     "created_at": now,
                 }
             )
-    table = Sample.__table__
-    session.execute(insert(table), sample_rows)
+    session.execute(insert(Sample), sample_rows)
     if label_rows:
-        session.execute(insert(SampleLabel.__table__), label_rows)
+        session.execute(insert(SampleLabel), label_rows)
     dataset.data_update_time = now
     return len(sample_rows)

@@ -63,7 +63,7 @@ def _batch(items: Any, field: str) -> list[Any]:
 
 
 def _result(errors: list[ModelworksError | None]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for err in errors:
         if err is None:
             out.append({"success": True})
@@ -214,7 +214,9 @@ def delete_label(
     affected = list(session.scalars(carrying.distinct()))
     session.execute(
         delete(SampleLabel).where(
-            SampleLabel.dataset_id == dataset.id, SampleLabel.name == label.name, SampleLabel.type == label.type
+            SampleLabel.dataset_id == dataset.id,
+            SampleLabel.name == label.name,
+            SampleLabel.type == label.type,
         )
     )
     session.delete(label)

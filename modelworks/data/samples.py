@@ -166,10 +166,14 @@ def _check_feature(prop: dict[str, Any], field: str) -> None:
         raise InvalidArgument("must be a list of [x, y] points", field=f"{field}.@modelarts:feature")
     if shape == "bndbox":
         if len(points) != 2:
-            raise InvalidArgument("a bndbox needs [[xmin, ymin], [xmax, ymax]]", field=f"{field}.@modelarts:feature")
+            raise InvalidArgument(
+                "a bndbox needs [[xmin, ymin], [xmax, ymax]]", field=f"{field}.@modelarts:feature"
+            )
         (x1, y1), (x2, y2) = points
         if x1 > x2 or y1 > y2 or min(x1, y1) < 0:
-            raise InvalidArgument("a bndbox needs xmin <= xmax, ymin <= ymax, all >= 0", field=f"{field}.@modelarts:feature")
+            raise InvalidArgument(
+                "a bndbox needs xmin <= xmax, ymin <= ymax, all >= 0", field=f"{field}.@modelarts:feature"
+            )
 
 
 def build_labels(
@@ -192,7 +196,9 @@ def build_labels(
         label = known.get(raw["name"])
         if label is None:
             raise InvalidArgument(
-                f"label '{raw['name']}' is not a label of this dataset", field=f"{f}.name", error_code="ModelArts.4410"
+                f"label '{raw['name']}' is not a label of this dataset",
+                field=f"{f}.name",
+                error_code="ModelArts.4410",
             )
         prop = raw.get("property") or {}
         if not isinstance(prop, dict):
@@ -221,10 +227,15 @@ def build_labels(
 
 
 def known_labels(session: Session, dataset: Dataset) -> dict[str, DatasetLabel]:
-    return {label.name: label for label in session.scalars(select(DatasetLabel).where(DatasetLabel.dataset_id == dataset.id))}
+    return {
+        label.name: label
+        for label in session.scalars(select(DatasetLabel).where(DatasetLabel.dataset_id == dataset.id))
+    }
 
 
-def update_sample_labels(session: Session, dataset: Dataset, body: dict[str, Any], labeler: str) -> list[dict[str, Any]]:
+def update_sample_labels(
+    session: Session, dataset: Dataset, body: dict[str, Any], labeler: str
+) -> list[dict[str, Any]]:
     """Replace the labels of each listed sample, all or nothing.
 
     A sample item may carry ``sample_version`` (as read from the sample); if the sample changed
@@ -241,7 +252,12 @@ def update_sample_labels(session: Session, dataset: Dataset, body: dict[str, Any
         if not isinstance(item, dict) or not isinstance(item.get("sample_id"), str):
             raise InvalidArgument("is required", field=f"samples[{i}].sample_id")
         ids.append(item["sample_id"])
-    found = {s.id: s for s in session.scalars(select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(ids)).with_for_update())}
+    found = {
+        s.id: s
+        for s in session.scalars(
+            select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(ids)).with_for_update()
+        )
+    }
     stale = []
     for i, item in enumerate(items):
         sample = found.get(item["sample_id"])

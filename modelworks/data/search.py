@@ -141,7 +141,9 @@ def _condition(raw: Any, field: str) -> ColumnElement[bool]:
         if not isinstance(metadata, dict) or not isinstance(metadata.get("props", {}), dict):
             raise InvalidArgument("must be an object with 'props'", field=f"{field}.metadata")
         parts = [
-            or_(*[Sample.meta[k].as_string() == str(v) for v in (vals or [])]) if vals else Sample.meta[k].is_not(None)
+            or_(*[Sample.meta[k].as_string() == str(v) for v in (vals or [])])
+            if vals
+            else Sample.meta[k].is_not(None)
             for k, vals in metadata.get("props", {}).items()
         ]
         if parts:

@@ -16,7 +16,9 @@ from modelworks.data.search import state_filter
 
 def dataset_stats(session: Session, dataset: Dataset, sample_state: str | None = None) -> dict[str, Any]:
     where = [Sample.dataset_id == dataset.id, state_filter(sample_state)]
-    by_status = dict(session.execute(select(Sample.status, func.count()).where(*where).group_by(Sample.status)).all())
+    by_status = dict(
+        session.execute(select(Sample.status, func.count()).where(*where).group_by(Sample.status)).all()
+    )
     total = sum(by_status.values())
     hard = session.scalar(select(func.count()).select_from(Sample).where(*where, Sample.hard == 1)) or 0
     counts = label_service.label_counts(session, dataset)

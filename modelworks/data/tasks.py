@@ -37,12 +37,17 @@ class ImportTask(TaskHandler):
             if dataset is None:
                 raise NotFound(f"Dataset '{dataset_id}' does not exist.", error_code="ModelArts.4352")
             dataset_type, label_format = dataset.dataset_type, dataset.label_format
-        roots = [parse_obs_path(p, field="import_path").as_dir() for p in payload.get("import_paths") or [payload["import_path"]]]
+        roots = [
+            parse_obs_path(p, field="import_path").as_dir()
+            for p in payload.get("import_paths") or [payload["import_path"]]
+        ]
         files: list[tuple[Any, ObjectInfo]] = []
         total_size = 0
         for root in roots:
             if not ctx.store.exists(root):
-                raise InvalidArgument(f"OBS path {root} does not exist", field="import_path", error_code="ModelArts.4312")
+                raise InvalidArgument(
+                    f"OBS path {root} does not exist", field="import_path", error_code="ModelArts.4312"
+                )
             for info in ctx.store.list(root):
                 if wanted(info, dataset_type):
                     files.append((root, info))
@@ -75,7 +80,9 @@ class ImportTask(TaskHandler):
             with ctx.db.session() as session:
                 dataset = session.get(Dataset, dataset_id)
                 if dataset is None:
-                    raise NotFound(f"Dataset '{dataset_id}' was deleted during the import.", error_code="ModelArts.4352")
+                    raise NotFound(
+                        f"Dataset '{dataset_id}' was deleted during the import.", error_code="ModelArts.4352"
+                    )
                 created_labels += ensure_labels(session, dataset, {n for s in batch for n in s.label_names})
                 imported += insert_samples(session, dataset, batch)
                 annotated += sum(1 for s in batch if s.label_names)
@@ -107,15 +114,21 @@ class ImportTask(TaskHandler):
         """Remove the samples and labels this import added; the dataset is as it was before."""
         dataset_id = ctx.payload["dataset_id"]
         with ctx.db.session() as session:
-            ids = select(Sample.id).where(Sample.dataset_id == dataset_id, Sample.import_task_id == ctx.task_id)
+            ids = select(Sample.id).where(
+                Sample.dataset_id == dataset_id, Sample.import_task_id == ctx.task_id
+            )
             session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(ids)))
-            session.execute(delete(Sample).where(Sample.dataset_id == dataset_id, Sample.import_task_id == ctx.task_id))
+            session.execute(
+                delete(Sample).where(Sample.dataset_id == dataset_id, Sample.import_task_id == ctx.task_id)
+            )
             from modelworks.jobs import Task
 
             task = session.get(Task, ctx.task_id)
             created = (task.result or {}).get("created_labels", []) if task else []
             if created:
-                used = set(session.scalars(select(SampleLabel.name).where(SampleLabel.dataset_id == dataset_id)))
+                used = set(
+                    session.scalars(select(SampleLabel.name).where(SampleLabel.dataset_id == dataset_id))
+                )
                 session.execute(
                     delete(DatasetLabel).where(
                         DatasetLabel.dataset_id == dataset_id,

@@ -47,7 +47,8 @@ def add_samples(
                 raise InvalidArgument("must be an object", field=field)
             if item.get("sample_type") not in (None, sample_type_for(dataset.dataset_type)):
                 raise InvalidArgument(
-                    f"must be {sample_type_for(dataset.dataset_type)} for this dataset", field=f"{field}.sample_type"
+                    f"must be {sample_type_for(dataset.dataset_type)} for this dataset",
+                    field=f"{field}.sample_type",
                 )
             if item.get("data") is not None:
                 name = item.get("name")
@@ -60,29 +61,44 @@ def add_samples(
                 path = data_dir.join(name)
                 if store.exists(path):
                     raise InvalidArgument(
-                        f"a file named '{name}' already exists in the dataset", field=f"{field}.name",
+                        f"a file named '{name}' already exists in the dataset",
+                        field=f"{field}.name",
                         error_code="ModelArts.4422",
                     )
                 store.write(path, data)
                 written = path
             elif isinstance(item.get("data_source"), dict) and item["data_source"].get("data_path"):
-                path = parse_obs_path(str(item["data_source"]["data_path"]), field=f"{field}.data_source.data_path")
+                path = parse_obs_path(
+                    str(item["data_source"]["data_path"]), field=f"{field}.data_source.data_path"
+                )
             else:
                 raise InvalidArgument("needs 'data' or 'data_source.data_path'", field=field)
             info = store.stat(path)
             try:
                 indexed = index_file(
-                    store, info, dataset_id=dataset.id, dataset_type=dataset.dataset_type, root=path.parent,
-                    with_labels=False, label_format=dataset.label_format, import_task_id=None,
+                    store,
+                    info,
+                    dataset_id=dataset.id,
+                    dataset_type=dataset.dataset_type,
+                    root=path.parent,
+                    with_labels=False,
+                    label_format=dataset.label_format,
+                    import_task_id=None,
                 )
             except UnreadableFile as exc:
                 raise InvalidArgument(str(exc), field=f"{field}.data", error_code="ModelArts.4421") from exc
             labels = build_labels(
-                dataset, known, item.get("labels") or [], f"{field}.labels", labeler,
+                dataset,
+                known,
+                item.get("labels") or [],
+                f"{field}.labels",
+                labeler,
                 annotated_by_default="human" if final else "auto",
             )
             ids = _insert(session, dataset, indexed, labels, item.get("metadata"), field)
-            results.append({"success": True, "sample_id": ids[0] if len(ids) == 1 else None, "sample_ids": ids})
+            results.append(
+                {"success": True, "sample_id": ids[0] if len(ids) == 1 else None, "sample_ids": ids}
+            )
         except ModelworksError as err:
             if written is not None:
                 store.delete(written)
@@ -101,7 +117,9 @@ def _insert(
     with session.begin_nested():
         new = insert_samples(session, dataset, indexed)
         if new == 0:
-            raise InvalidArgument("the sample already exists in the dataset", field=field, error_code="ModelArts.4422")
+            raise InvalidArgument(
+                "the sample already exists in the dataset", field=field, error_code="ModelArts.4422"
+            )
         ids = [s.row["id"] for s in indexed]
         now = now_ms()
         for sid in ids:
@@ -124,12 +142,18 @@ def delete_samples(
         raise InvalidArgument("must be a list of sample ids", field="samples")
     found = list(session.scalars(select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(ids))))
     found_ids = {s.id for s in found}
-    results = []
+    results: list[dict[str, Any]] = []
     for sid in ids:
         if sid in found_ids:
             results.append({"success": True})
         else:
-            results.append({"success": False, "error_code": "ModelArts.4420", "error_msg": f"Sample '{sid}' does not exist."})
+            results.append(
+                {
+                    "success": False,
+                    "error_code": "ModelArts.4420",
+                    "error_msg": f"Sample '{sid}' does not exist.",
+                }
+            )
     files = {s.source for s in found if s.sample_type != SAMPLE_TEXT}
     session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(found_ids)))
     session.execute(delete(Sample).where(Sample.id.in_(found_ids)))
@@ -146,4 +170,6 @@ def delete_samples(
 
 
 def count_samples(session: Session, dataset: Dataset) -> int:
-    return session.scalar(select(func.count()).select_from(Sample).where(Sample.dataset_id == dataset.id)) or 0
+    return (
+        session.scalar(select(func.count()).select_from(Sample).where(Sample.dataset_id == dataset.id)) or 0
+    )

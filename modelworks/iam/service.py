@@ -205,7 +205,9 @@ def issue_token(session: Session, body: Any, settings: Settings) -> tuple[str, d
     methods = _need(identity, "methods", "auth.identity.methods")
     if methods != ["password"]:
         raise InvalidArgument("only ['password'] is supported", field="auth.identity.methods")
-    user_obj = _need(_need(identity, "password", "auth.identity.password"), "user", "auth.identity.password.user")
+    user_obj = _need(
+        _need(identity, "password", "auth.identity.password"), "user", "auth.identity.password.user"
+    )
     name = _need(user_obj, "name", "auth.identity.password.user.name")
     password = _need(user_obj, "password", "auth.identity.password.user.password")
     domain_obj = _need(user_obj, "domain", "auth.identity.password.user.domain")
@@ -233,7 +235,9 @@ def issue_token(session: Session, body: Any, settings: Settings) -> tuple[str, d
     token = "MIIT" + secrets.token_urlsafe(96)
     issued = now_ms()
     expires = issued + settings.token_ttl_seconds * 1000
-    session.add(Token(token_hash=_token_hash(token), user_id=user.id, project_id=project.id, expires_at=expires))
+    session.add(
+        Token(token_hash=_token_hash(token), user_id=user.id, project_id=project.id, expires_at=expires)
+    )
     session.flush()
     dom = {"id": domain.id, "name": domain.name}
     return token, {

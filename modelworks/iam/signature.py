@@ -106,7 +106,9 @@ def verify(
     except ValueError as exc:
         raise SignatureMismatch("X-Sdk-Date must look like 20240101T000000Z") from exc
     if abs((now - signed_at).total_seconds()) > max_skew_seconds:
-        raise SignatureMismatch(f"X-Sdk-Date is more than {max_skew_seconds // 60} minutes off the server time")
+        raise SignatureMismatch(
+            f"X-Sdk-Date is more than {max_skew_seconds // 60} minutes off the server time"
+        )
     request = canonical_request(method, raw_path, raw_query, headers, auth.signed_headers, body)
     string_to_sign = "\n".join([ALGORITHM, date_value, hashlib.sha256(request.encode()).hexdigest()])
     expected = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()

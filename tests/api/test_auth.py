@@ -102,10 +102,14 @@ def test_anything_changed_after_signing_gets_401(server: LiveServer) -> None:
     url, headers, _ = client.signed("GET", path, query={"limit": 5})
     _envelope(client.http.get(url.replace("limit=5", "limit=6"), headers=headers), 401, "ModelArts.0208")
     # path changed (still a path of the caller's own project)
-    _envelope(client.http.get(url.replace("/datasets", "/datasets/x"), headers=headers), 401, "ModelArts.0208")
+    _envelope(
+        client.http.get(url.replace("/datasets", "/datasets/x"), headers=headers), 401, "ModelArts.0208"
+    )
     # a signed header changed
     changed = dict(headers, **{"Content-Type": "text/plain"}) if "Content-Type" in headers else dict(headers)
-    changed["X-Project-Id"] = headers["X-Project-Id"][:-1] + ("0" if headers["X-Project-Id"][-1] != "0" else "1")
+    changed["X-Project-Id"] = headers["X-Project-Id"][:-1] + (
+        "0" if headers["X-Project-Id"][-1] != "0" else "1"
+    )
     _envelope(client.http.get(url, headers=changed), 401, "ModelArts.0208")
     # the untouched request still passes
     assert client.http.get(url, headers=headers).status_code == 200
@@ -132,8 +136,13 @@ def test_stale_sdk_date_gets_401(server: LiveServer) -> None:
         assert "minutes" in _envelope(response, 401, "ModelArts.0208")["error_msg"]
     when = (datetime.now(tz=UTC) - timedelta(minutes=10)).strftime("%Y%m%dT%H%M%SZ")
     request = SdkRequest(
-        method="GET", schema="http", host=server.endpoint.split("//")[1], resource_path=path,
-        query_params=[], header_params={"X-Sdk-Date": when}, body=b"",
+        method="GET",
+        schema="http",
+        host=server.endpoint.split("//")[1],
+        resource_path=path,
+        query_params=[],
+        header_params={"X-Sdk-Date": when},
+        body=b"",
     )
     signed = client.credentials.sign_request(request)
     assert client.http.get(f"{server.endpoint}{signed.uri}", headers=signed.header_params).status_code == 200
@@ -194,5 +203,14 @@ def test_credentials_file_is_private_and_complete(server: LiveServer) -> None:
     path = server.home / "credentials.json"
     assert path.stat().st_mode & 0o777 == 0o600
     creds = json.loads(path.read_text())
-    assert set(creds) == {"endpoint", "domain_name", "user_name", "password", "project_id", "project_name", "ak", "sk"}
+    assert set(creds) == {
+        "endpoint",
+        "domain_name",
+        "user_name",
+        "password",
+        "project_id",
+        "project_name",
+        "ak",
+        "sk",
+    }
     assert len(creds["project_id"]) == 32 and int(creds["project_id"], 16) >= 0

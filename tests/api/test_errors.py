@@ -38,7 +38,9 @@ def test_validation_names_the_field(server: LiveServer) -> None:
     client = server.signed()
     assert "limit" in _check(client.get("/v2/{project_id}/datasets", limit=0), 400, "ModelArts.0101")
     assert "order" in _check(client.get("/v2/{project_id}/datasets", order="sideways"), 400, "ModelArts.0101")
-    missing = client.post("/v2/{project_id}/datasets", {"dataset_name": "ok", "data_sources": [{"data_path": "/b/x/"}]})
+    missing = client.post(
+        "/v2/{project_id}/datasets", {"dataset_name": "ok", "data_sources": [{"data_path": "/b/x/"}]}
+    )
     assert "work_path" in _check(missing, 400, "ModelArts.0101")
     bad_name = client.post(
         "/v2/{project_id}/datasets", {"dataset_name": "no spaces!", "data_sources": [], "work_path": "/b/o/"}
@@ -54,7 +56,12 @@ def test_validation_names_the_field(server: LiveServer) -> None:
 def test_duplicate_dataset_name_is_409(server: LiveServer) -> None:
     (server.storage_root / "b" / "in").mkdir(parents=True)
     client = server.signed()
-    body = {"dataset_name": "twice", "data_sources": [{"data_path": "/b/in/"}], "work_path": "/b/o/", "work_path_type": 0}
+    body = {
+        "dataset_name": "twice",
+        "data_sources": [{"data_path": "/b/in/"}],
+        "work_path": "/b/o/",
+        "work_path_type": 0,
+    }
     assert client.post("/v2/{project_id}/datasets", body).status_code == 201
     _check(client.post("/v2/{project_id}/datasets", body), 409, "ModelArts.4351")
 
@@ -68,7 +75,9 @@ def test_oversized_body_is_413(tmp_path) -> None:  # type: ignore[no-untyped-def
 
 def test_health_and_openapi_need_no_credentials(server: LiveServer) -> None:
     health = httpx.get(f"{server.endpoint}/health").json()
-    assert health["status"] == "ok" and health["database"] == "sqlite" and health["storage"].startswith("local:")
+    assert (
+        health["status"] == "ok" and health["database"] == "sqlite" and health["storage"].startswith("local:")
+    )
     spec = httpx.get(f"{server.endpoint}/openapi.json").json()
     assert "/v2/{project_id}/datasets" in spec["paths"]
 
@@ -79,4 +88,8 @@ def test_unimplemented_reference_operations_answer_501(server: LiveServer) -> No
     assert "16.1.57" in msg and "not implemented" in msg
     _check(client.post("/v2/{project_id}/training-jobs", {}), 501, "ModelArts.0101")
     # the caller is still authenticated first
-    _check(httpx.post(f"{server.endpoint}/v2/{server.credentials['project_id']}/training-jobs"), 401, "ModelArts.0201")
+    _check(
+        httpx.post(f"{server.endpoint}/v2/{server.credentials['project_id']}/training-jobs"),
+        401,
+        "ModelArts.0201",
+    )

@@ -59,31 +59,43 @@ def test_serve_with_a_separate_worker_process_and_admin_commands(tmp_path: Path)
         client = SignedClient(endpoint, creds["ak"], creds["sk"], creds["project_id"])
         created = client.post(
             "/v2/{project_id}/datasets",
-            {"dataset_name": "viaworker", "data_sources": [{"data_path": "/bkt/in/"}], "work_path": "/bkt/out/",
-             "work_path_type": 0},
+            {
+                "dataset_name": "viaworker",
+                "data_sources": [{"data_path": "/bkt/in/"}],
+                "work_path": "/bkt/out/",
+                "work_path_type": 0,
+            },
         ).json()
         time.sleep(0.5)
         queued = client.get(f"/v2/{{project_id}}/datasets/{created['dataset_id']}/import-tasks").json()
         assert queued["import_tasks"][0]["status"] == "QUEUING"  # no worker yet: the server runs none
 
         with process([*MODELWORKS, "worker"], env, tmp_path / "worker.log"):
-            task = wait_for(
-                lambda: _finished(client, created["dataset_id"]), timeout=60
-            )
+            task = wait_for(lambda: _finished(client, created["dataset_id"]), timeout=60)
         assert task["status"] == "COMPLETED" and task["imported_sample_count"] == 5
 
         made = subprocess.run(
             [*MODELWORKS, "admin", "create-user", "dave", "--project", creds["project_name"]],
-            env=env, check=True, capture_output=True, text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         assert json.loads(made.stdout)["user_name"] == "dave"
         key = json.loads(
-            subprocess.run([*MODELWORKS, "admin", "create-key", "dave"], env=env, check=True, capture_output=True,
-                           text=True).stdout
+            subprocess.run(
+                [*MODELWORKS, "admin", "create-key", "dave"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
         )
         dave = SignedClient(endpoint, key["ak"], key["sk"], creds["project_id"])
         assert dave.get("/v2/{project_id}/datasets").json()["total_number"] == 1
-        subprocess.run([*MODELWORKS, "admin", "delete-key", key["ak"]], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [*MODELWORKS, "admin", "delete-key", key["ak"]], env=env, check=True, capture_output=True
+        )
         assert dave.get("/v2/{project_id}/datasets").status_code == 401
 
 

@@ -51,7 +51,10 @@ def test_classification_dataset_end_to_end(live: LiveServer) -> None:
     assert task["status"] == "COMPLETED", task
     assert task["imported_sample_count"] == 12
     assert task["total_file_count"] == 14
-    assert sorted(e["file"] for e in task["error_files"]) == ["/bucket/flowers/broken0.jpg", "/bucket/flowers/broken1.jpg"]
+    assert sorted(e["file"] for e in task["error_files"]) == [
+        "/bucket/flowers/broken0.jpg",
+        "/bucket/flowers/broken1.jpg",
+    ]
 
     detail = client.get(f"{DS}/{dataset_id}").json()
     assert detail["status"] == 1
@@ -59,13 +62,17 @@ def test_classification_dataset_end_to_end(live: LiveServer) -> None:
     assert [label["name"] for label in detail["labels"]] == ["daisy", "rose", "tulip"]
     assert detail["inner_annotation_path"] == f"/bucket/output/flowers-{dataset_id}/annotation/"
 
-    page = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="rose", limit=5, offset=0).json()
+    page = client.get(
+        f"{DS}/{dataset_id}/data-annotations/samples", label_name="rose", limit=5, offset=0
+    ).json()
     assert page["sample_count"] == 7 and len(page["samples"]) == 5
     sample = page["samples"][0]
     assert [x["name"] for x in sample["labels"]] == ["rose"]
     width, height, depth = sample["metadata"]["@modelarts:size"]
     assert depth == 3 and 40 <= width <= 46 and 30 <= height <= 36
-    rest = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="rose", limit=5, offset=5).json()
+    rest = client.get(
+        f"{DS}/{dataset_id}/data-annotations/samples", label_name="rose", limit=5, offset=5
+    ).json()
     assert len(rest["samples"]) == 2
     assert not {s["sample_id"] for s in page["samples"]} & {s["sample_id"] for s in rest["samples"]}
 
@@ -77,9 +84,13 @@ def test_classification_dataset_end_to_end(live: LiveServer) -> None:
     # labels: create, then relabel two samples and read exact stats
     created = client.post(f"{DS}/{dataset_id}/data-annotations/labels", {"labels": [{"name": "lily"}]})
     assert created.json()["success"] is True
-    duplicate = client.post(f"{DS}/{dataset_id}/data-annotations/labels", {"labels": [{"name": "lily"}]}).json()
+    duplicate = client.post(
+        f"{DS}/{dataset_id}/data-annotations/labels", {"labels": [{"name": "lily"}]}
+    ).json()
     assert duplicate["success"] is False and duplicate["results"][0]["error_code"] == "ModelArts.4411"
-    tulips = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="tulip", limit=100).json()["samples"]
+    tulips = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="tulip", limit=100).json()[
+        "samples"
+    ]
     update = client.put(
         f"{DS}/{dataset_id}/data-annotations/samples",
         {"samples": [{"sample_id": s["sample_id"], "labels": [{"name": "lily"}]} for s in tulips[:2]]},
@@ -92,7 +103,8 @@ def test_classification_dataset_end_to_end(live: LiveServer) -> None:
 
     # clearing a sample's labels makes it unlabeled
     cleared = client.put(
-        f"{DS}/{dataset_id}/data-annotations/samples", {"samples": [{"sample_id": tulips[2]["sample_id"], "labels": []}]}
+        f"{DS}/{dataset_id}/data-annotations/samples",
+        {"samples": [{"sample_id": tulips[2]["sample_id"], "labels": []}]},
     )
     assert cleared.status_code == 200
     unlabeled = client.get(f"{DS}/{dataset_id}/data-annotations/samples", sample_state="__NONE__").json()
@@ -128,7 +140,9 @@ def test_detection_boxes_and_search_conditions(live: LiveServer) -> None:
         labels=[{"name": "car", "type": 1}, {"name": "person", "type": 1}],
     )
     assert wait_import(client, dataset_id)["imported_sample_count"] == 4
-    samples = client.get(f"{DS}/{dataset_id}/data-annotations/samples", order="asc", limit=10).json()["samples"]
+    samples = client.get(f"{DS}/{dataset_id}/data-annotations/samples", order="asc", limit=10).json()[
+        "samples"
+    ]
     assert all(s["sample_status"] == "UN_ANNOTATION" for s in samples)
     box = {"@modelarts:shape": "bndbox", "@modelarts:feature": [[1, 2], [30, 40]]}
     body = {
@@ -169,24 +183,45 @@ def test_detection_boxes_and_search_conditions(live: LiveServer) -> None:
     bad = {"@modelarts:shape": "bndbox", "@modelarts:feature": [[30, 2], [1, 40]]}
     refused = client.put(
         f"{DS}/{dataset_id}/data-annotations/samples",
-        {"samples": [{"sample_id": samples[2]["sample_id"], "labels": [{"name": "car", "type": 1, "property": bad}]}]},
+        {
+            "samples": [
+                {
+                    "sample_id": samples[2]["sample_id"],
+                    "labels": [{"name": "car", "type": 1, "property": bad}],
+                }
+            ]
+        },
     )
-    assert refused.status_code == 400 and "samples[0].labels[0].property.@modelarts:feature" in refused.json()["error_msg"]
-    assert client.get(f"{DS}/{dataset_id}/data-annotations/stats").json()["sample_stats"]["manual_annotation"] == 2
+    assert (
+        refused.status_code == 400
+        and "samples[0].labels[0].property.@modelarts:feature" in refused.json()["error_msg"]
+    )
+    assert (
+        client.get(f"{DS}/{dataset_id}/data-annotations/stats").json()["sample_stats"]["manual_annotation"]
+        == 2
+    )
 
 
 def test_concurrent_labelers_cannot_overwrite_each_other(live: LiveServer) -> None:
     write_classification_folder(live.storage_root / "b" / "in", {"a": 1, "b": 1})
     client = live.signed()
     dataset_id = create_dataset(
-        client, dataset_name="conc", data_sources=[{"data_path": "/b/in/"}], work_path="/b/out/", work_path_type=0
+        client,
+        dataset_name="conc",
+        data_sources=[{"data_path": "/b/in/"}],
+        work_path="/b/out/",
+        work_path_type=0,
     )
     wait_import(client, dataset_id)
     sample = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="a").json()["samples"][0]
     version = sample["sample_version"]
-    first = {"samples": [{"sample_id": sample["sample_id"], "sample_version": version, "labels": [{"name": "b"}]}]}
+    first = {
+        "samples": [{"sample_id": sample["sample_id"], "sample_version": version, "labels": [{"name": "b"}]}]
+    }
     assert client.put(f"{DS}/{dataset_id}/data-annotations/samples", first).status_code == 200
-    second = {"samples": [{"sample_id": sample["sample_id"], "sample_version": version, "labels": [{"name": "a"}]}]}
+    second = {
+        "samples": [{"sample_id": sample["sample_id"], "sample_version": version, "labels": [{"name": "a"}]}]
+    }
     conflict = client.put(f"{DS}/{dataset_id}/data-annotations/samples", second)
     assert conflict.status_code == 409 and sample["sample_id"] in conflict.json()["error_msg"]
     now = client.get(f"{DS}/{dataset_id}/data-annotations/samples/{sample['sample_id']}").json()
@@ -208,7 +243,11 @@ def test_add_and_delete_samples_in_batches(live: LiveServer) -> None:
     assert wait_import(client, dataset_id)["imported_sample_count"] == 0
     payload = {
         "samples": [
-            {"name": "one.jpg", "data": base64.b64encode(image_bytes(20, 10, 1)).decode(), "labels": [{"name": "x"}]},
+            {
+                "name": "one.jpg",
+                "data": base64.b64encode(image_bytes(20, 10, 1)).decode(),
+                "labels": [{"name": "x"}],
+            },
             {"name": "two.jpg", "data": base64.b64encode(image_bytes(22, 11, 2)).decode()},
             {"name": "bad.jpg", "data": base64.b64encode(b"garbage").decode()},
             {"name": "three.jpg", "data": "%%% not base64"},
@@ -219,13 +258,16 @@ def test_add_and_delete_samples_in_batches(live: LiveServer) -> None:
     assert added["results"][3]["error_msg"].startswith("samples[3].data")
     inner = live.storage_root / "b" / "work" / f"uploads-{dataset_id}" / "data"
     assert sorted(p.name for p in inner.iterdir()) == ["one.jpg", "two.jpg"]
-    again = client.post(f"{DS}/{dataset_id}/data-annotations/samples", {"samples": payload["samples"][:1]}).json()
+    again = client.post(
+        f"{DS}/{dataset_id}/data-annotations/samples", {"samples": payload["samples"][:1]}
+    ).json()
     assert again["results"][0]["error_code"] == "ModelArts.4422"
     stats = client.get(f"{DS}/{dataset_id}/data-annotations/stats").json()["sample_stats"]
     assert (stats["total"], stats["manual_annotation"], stats["un_annotation"]) == (2, 1, 1)
     ids = [r["sample_id"] for r in added["results"][:2]]
     deleted = client.post(
-        f"{DS}/{dataset_id}/data-annotations/samples/delete", {"samples": [ids[0], "f" * 32], "delete_source": True}
+        f"{DS}/{dataset_id}/data-annotations/samples/delete",
+        {"samples": [ids[0], "f" * 32], "delete_source": True},
     ).json()
     assert [r["success"] for r in deleted["results"]] == [True, False]
     assert sorted(p.name for p in inner.iterdir()) == ["two.jpg"]
@@ -237,29 +279,43 @@ def test_label_rename_and_delete_policies(live: LiveServer) -> None:
     write_classification_folder(live.storage_root / "b" / "pets", {"cat": 3, "dog": 2})
     client = live.signed()
     dataset_id = create_dataset(
-        client, dataset_name="pets", data_sources=[{"data_path": "/b/pets/"}], work_path="/b/o/", work_path_type=0
+        client,
+        dataset_name="pets",
+        data_sources=[{"data_path": "/b/pets/"}],
+        work_path="/b/o/",
+        work_path_type=0,
     )
     wait_import(client, dataset_id)
     # give one cat a second label so it survives deleting "cat" with policy 1
-    cat = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="cat", limit=1).json()["samples"][0]
+    cat = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="cat", limit=1).json()[
+        "samples"
+    ][0]
     client.put(
         f"{DS}/{dataset_id}/data-annotations/samples",
         {"samples": [{"sample_id": cat["sample_id"], "labels": [{"name": "cat"}, {"name": "dog"}]}]},
     )
     renamed = client.put(
         f"{DS}/{dataset_id}/data-annotations/labels",
-        {"labels": [{"name": "dog", "property": {"@modelarts:rename_to": "puppy", "@modelarts:color": "#000000"}}]},
+        {
+            "labels": [
+                {"name": "dog", "property": {"@modelarts:rename_to": "puppy", "@modelarts:color": "#000000"}}
+            ]
+        },
     )
     assert renamed.json()["success"] is True
     puppies = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="puppy").json()
     assert puppies["sample_count"] == 3
     by_name = client.put(f"{DS}/{dataset_id}/data-annotations/labels/puppy", {"@modelarts:shortcut": "P"})
     assert by_name.status_code == 204
-    removed = client.post(f"{DS}/{dataset_id}/data-annotations/labels/delete", {"labels": [{"name": "cat"}]}, delete_policy=1)
+    removed = client.post(
+        f"{DS}/{dataset_id}/data-annotations/labels/delete", {"labels": [{"name": "cat"}]}, delete_policy=1
+    )
     assert removed.json()["success"] is True
     stats = client.get(f"{DS}/{dataset_id}/data-annotations/stats").json()
     assert stats["sample_stats"]["total"] == 3
-    assert [(x["name"], x["property"].get("@modelarts:shortcut")) for x in stats["label_stats"]] == [("puppy", "P")]
+    assert [(x["name"], x["property"].get("@modelarts:shortcut")) for x in stats["label_stats"]] == [
+        ("puppy", "P")
+    ]
     missing = client.delete(f"{DS}/{dataset_id}/data-annotations/labels/nope")
     assert missing.status_code == 404 and missing.json()["error_code"] == "ModelArts.4410"
     assert client.delete(f"{DS}/{dataset_id}/data-annotations/labels/puppy").status_code == 204

@@ -48,8 +48,15 @@ def test_import_label_and_upload_on_s3(server_factory, s3_endpoint: S3Endpoint) 
     assert httpx.get(cats["samples"][0]["source"]).content[:2] == b"\xff\xd8"
     added = client.post(
         f"{DS}/{dataset_id}/data-annotations/samples",
-        {"samples": [{"name": "new.jpg", "data": base64.b64encode(image_bytes(8, 8, 9)).decode(),
-                      "labels": [{"name": "dog"}]}]},
+        {
+            "samples": [
+                {
+                    "name": "new.jpg",
+                    "data": base64.b64encode(image_bytes(8, 8, 9)).decode(),
+                    "labels": [{"name": "dog"}],
+                }
+            ]
+        },
     ).json()
     assert added["success"] is True
     assert store.exists(parse_obs_path(f"/{bucket}/out/s3pets-{dataset_id}/data/new.jpg"))

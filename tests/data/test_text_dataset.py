@@ -27,7 +27,10 @@ def test_text_lines_become_samples_with_labels(server: LiveServer) -> None:
     assert task["imported_sample_count"] == 4
     assert [e["file"] for e in task["error_files"]] == ["/b/reviews/latin1.txt"]
     negatives = client.get(f"{DS}/{dataset_id}/data-annotations/samples", label_name="negative").json()
-    assert sorted(s["sample_data"][0] for s in negatives["samples"]) == ["battery died in a day", "worst purchase ever"]
+    assert sorted(s["sample_data"][0] for s in negatives["samples"]) == [
+        "battery died in a day",
+        "worst purchase ever",
+    ]
     unlabeled = client.get(f"{DS}/{dataset_id}/data-annotations/samples", sample_state="__NONE__").json()
     assert [s["sample_data"][0] for s in unlabeled["samples"]] == ["arrived on time"]
     assert httpx.get(unlabeled["samples"][0]["source"]).text == "arrived on time"
@@ -35,5 +38,9 @@ def test_text_lines_become_samples_with_labels(server: LiveServer) -> None:
     body = {"samples": [{"sample_id": sample_id, "labels": [{"name": "positive", "type": 100}]}]}
     assert client.put(f"{DS}/{dataset_id}/data-annotations/samples", body).status_code == 200
     stats = client.get(f"{DS}/{dataset_id}/data-annotations/stats").json()
-    assert {x["name"]: x["sample_count"] for x in stats["label_stats"]} == {"positive": 2, "negative": 2, "angry": 1}
+    assert {x["name"]: x["sample_count"] for x in stats["label_stats"]} == {
+        "positive": 2,
+        "negative": 2,
+        "angry": 1,
+    }
     assert stats["sample_stats"]["un_annotation"] == 0

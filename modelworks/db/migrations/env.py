@@ -10,7 +10,7 @@ connection = config.attributes.get("connection")
 if connection is None:
     from sqlalchemy import create_engine
 
-    url = config.attributes.get("connection_url") or config.get_main_option("sqlalchemy.url")
+    url = str(config.attributes.get("connection_url") or config.get_main_option("sqlalchemy.url"))
     engine = create_engine(url)
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
