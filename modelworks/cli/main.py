@@ -60,13 +60,10 @@ def serve(
 @app.command()
 def worker(home: HomeOption = None) -> None:
     """Run a background worker process against the configured database and storage."""
-    from modelworks.db import Database
     from modelworks.jobs import run_worker_process
 
     _logging()
-    settings = load_settings(home)
-    Database(settings.database_url).migrate()
-    run_worker_process(settings)
+    run_worker_process(load_settings(home))
 
 
 @app.command()
