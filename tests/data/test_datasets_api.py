@@ -320,3 +320,47 @@ def test_label_rename_and_delete_policies(live: LiveServer) -> None:
     assert missing.status_code == 404 and missing.json()["error_code"] == "ModelArts.4410"
     assert client.delete(f"{DS}/{dataset_id}/data-annotations/labels/puppy").status_code == 204
     assert client.get(f"{DS}/{dataset_id}/data-annotations/stats").json()["sample_stats"]["total"] == 0
+
+
+def test_projects_never_see_each_others_datasets(live: LiveServer) -> None:
+    from modelworks.db import Database
+    from modelworks.iam import service as iam
+
+    write_classification_folder(live.storage_root / "b" / "in", {"a": 2})
+    client = live.signed()
+    dataset_id = create_dataset(
+        client,
+        dataset_name="mine",
+        data_sources=[{"data_path": "/b/in/"}],
+        work_path="/b/o/",
+        work_path_type=0,
+    )
+    wait_import(client, dataset_id)
+    db = Database(live.settings.database_url)
+    with db.session() as session:
+        user, _ = iam.create_user(session, "modelworks", "erin")
+        project = iam.create_project(session, "modelworks", "team-b")
+        iam.add_member(session, user, project)
+        key = iam.create_access_key(session, user)
+        other = SignedClient(live.endpoint, key.ak, key.sk, project.id)
+    db.dispose()
+    assert other.get(DS).json() == {"total_number": 0, "datasets": []}
+    for path in (f"{DS}/{dataset_id}", f"{DS}/{dataset_id}/data-annotations/samples"):
+        response = other.get(path)
+        assert response.status_code == 404 and response.json()["error_code"] == "ModelArts.4352"
+    # erin's key is not good for the first project either
+    response = other.request("GET", f"/v2/{live.credentials['project_id']}/datasets")
+    assert response.status_code == 403
+    # the same dataset name is free in the other project
+    assert (
+        other.post(
+            DS,
+            {
+                "dataset_name": "mine",
+                "data_sources": [{"data_path": "/b/in/"}],
+                "work_path": "/b/o2/",
+                "work_path_type": 0,
+            },
+        ).status_code
+        == 201
+    )
