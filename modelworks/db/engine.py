@@ -71,6 +71,9 @@ class Database:
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         cfg.attributes["connection_url"] = self.url
         with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Servers and workers starting together must not race to create the same tables.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
