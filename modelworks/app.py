@@ -9,7 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelworks import __version__
-from modelworks.api import datasets, health, iam, imports, labels, samples, unimplemented
+from modelworks.api import (
+    datasets,
+    exports,
+    health,
+    iam,
+    imports,
+    labels,
+    samples,
+    sync,
+    unimplemented,
+    versions,
+)
 from modelworks.api.errors import install as install_error_handlers
 from modelworks.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from modelworks.compute import create_executor
@@ -55,7 +66,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = store
     app.state.executor = executor
     install_error_handlers(app)
-    for router in (health.router, iam.router, datasets.router, labels.router, samples.router, imports.router):
+    for router in (
+        health.router,
+        iam.router,
+        datasets.router,
+        labels.router,
+        samples.router,
+        imports.router,
+        exports.router,
+        versions.router,
+        sync.router,
+    ):
         app.include_router(router)
     unimplemented.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -27,16 +27,18 @@ def create_import_task(session: Session, dataset: Dataset, body: dict[str, Any])
     if not isinstance(import_path, str) or not import_path:
         raise InvalidArgument("is required", field="import_path")
     import_type = body.get("import_type", "dir")
-    if import_type in ("manifest", 1, "1"):
-        raise NotImplementedYet("import_type 'manifest' is not implemented yet; import a directory ('dir')")
-    if import_type not in ("dir", 0, "0"):
+    manifest = import_type in ("manifest", 1, "1")
+    if not manifest and import_type not in ("dir", 0, "0"):
         raise InvalidArgument("must be 'dir' or 'manifest'", field="import_type")
     if body.get("import_origin", "obs") != "obs":
         raise NotImplementedYet(f"import_origin '{body['import_origin']}' is not supported; use 'obs'")
-    path = parse_obs_path(import_path, field="import_path").as_dir()
+    path = parse_obs_path(import_path, field="import_path")
+    path = path if manifest else path.as_dir()
     busy = session.scalar(
         select(Task.id).where(
-            Task.resource_id == dataset.id, Task.kind == IMPORT_KIND, Task.status.in_(("QUEUED", "RUNNING"))
+            Task.resource_id == dataset.id,
+            Task.kind.in_((IMPORT_KIND, "sync")),
+            Task.status.in_(("QUEUED", "RUNNING")),
         )
     )
     if busy:
@@ -53,8 +55,12 @@ def create_import_task(session: Session, dataset: Dataset, body: dict[str, Any])
             "dataset_id": dataset.id,
             "import_path": str(path),
             "import_paths": [str(path)],
-            "import_type": 0,
+            "import_type": 1 if manifest else 0,
             "import_annotations": body.get("import_annotations", True) is not False,
+            "final_annotation": body.get("final_annotation", True) is not False,
+            "difficult_only": body.get("difficult_only") is True,
+            "included_labels": body.get("included_labels") or [],
+            "excluded_labels": body.get("excluded_labels") or [],
         },
     )
 
@@ -67,7 +73,7 @@ def import_task_view(task: Task) -> dict[str, Any]:
         "task_id": task.id,
         "dataset_id": task.resource_id,
         "import_path": task.payload.get("import_path"),
-        "import_type": 0,
+        "import_type": 1 if task.payload.get("import_type") == 1 else 0,
         "status": _STATUS.get(task.status, task.status),
         "progress": task.progress,
         "total_sample_count": result.get("total_sample_count", result.get("total_file_count", 0)),

@@ -1,4 +1,4 @@
-"""Dataset tables: datasets, their labels, samples and the labels on samples."""
+"""Dataset tables: datasets, their labels, samples, the labels on samples, and published versions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -110,3 +111,32 @@ class SampleLabel(Base):
     annotated_by: Mapped[str] = mapped_column(String(16), default="human")
     labeler: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class DatasetVersion(Base):
+    """A published version: its manifest (written once, the version's snapshot) and its counts."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_short_id)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[int] = mapped_column(Integer, default=0)
+    version_format: Mapped[str] = mapped_column(String(32), default="Default")
+    train_evaluate_sample_ratio: Mapped[str] = mapped_column(String(16), default="1.00")
+    remove_sample_usage: Mapped[bool] = mapped_column(Boolean, default=True)
+    clear_hard_property: Mapped[bool] = mapped_column(Boolean, default=True)
+    export_images: Mapped[bool] = mapped_column(Boolean, default=False)
+    previous_version_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    total_sample_count: Mapped[int] = mapped_column(Integer, default=0)
+    annotated_sample_count: Mapped[int] = mapped_column(Integer, default=0)
+    label_stats: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    label_type: Mapped[str] = mapped_column(String(16), default="single")
+    manifest_path: Mapped[str] = mapped_column(String(1024), default="")
+    data_path: Mapped[str] = mapped_column(String(1024), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)

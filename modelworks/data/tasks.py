@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from modelworks.data.datasets import IMPORT_KIND, STATUS_CREATING, STATUS_NORMAL
 from modelworks.data.indexing import IndexedSample, UnreadableFile, index_file, wanted
 from modelworks.data.ingest import ensure_labels, insert_samples
+from modelworks.data.manifest_import import run_annotated_import
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.errors import InvalidArgument, NotFound
 from modelworks.jobs import TaskContext, TaskHandler, register
@@ -30,6 +31,9 @@ class ImportTask(TaskHandler):
     kind = IMPORT_KIND
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
+        via_format = run_annotated_import(ctx)  # manifests and annotation formats (VOC, COCO ...)
+        if via_format is not None:
+            return via_format
         payload = ctx.payload
         dataset_id = payload["dataset_id"]
         with ctx.db.session() as session:

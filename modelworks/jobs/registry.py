@@ -13,7 +13,12 @@ if TYPE_CHECKING:
     from modelworks.settings import Settings
 
 # Modules that register the handlers Modelworks itself needs; a failure to import them is a bug.
-BUILTIN_HANDLER_MODULES: list[str] = ["modelworks.data.tasks"]
+BUILTIN_HANDLER_MODULES: list[str] = [
+    "modelworks.data.tasks",
+    "modelworks.data.export_task",
+    "modelworks.data.versions",
+    "modelworks.data.sync",
+]
 
 _handlers: dict[str, TaskHandler] = {}
 _lock = threading.Lock()

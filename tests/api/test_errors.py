@@ -84,8 +84,8 @@ def test_health_and_openapi_need_no_credentials(server: LiveServer) -> None:
 
 def test_unimplemented_reference_operations_answer_501(server: LiveServer) -> None:
     client = server.signed()
-    msg = _check(client.get("/v2/{project_id}/datasets/abc/export-tasks"), 501, "ModelArts.0101")
-    assert "16.1.57" in msg and "not implemented" in msg
+    msg = _check(client.get("/v2/{project_id}/datasets/abc/workforce-tasks"), 501, "ModelArts.0101")
+    assert "16.1.26" in msg and "not implemented" in msg
     _check(client.post("/v2/{project_id}/training-jobs", {}), 501, "ModelArts.0101")
     # the caller is still authenticated first
     _check(

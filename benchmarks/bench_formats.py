@@ -1,0 +1,173 @@
+"""Dataset format throughput: export N labeled detection records to COCO, VOC and manifest, and import
+the N-line manifests back.
+
+    python benchmarks/bench_formats.py [--samples 100000] [--only coco-export,manifest-import ...]
+
+Records are generated in memory (3 boxes each, a size each, no image files), so the export figures are
+the formats' own cost: building the output and writing it through a LocalObjectStore in a temporary
+directory. The manifest imports read what the manifest exports wrote: with ``annotation-loc`` VOC
+files (one XML read and parsed per line) and with the boxes inline.
+
+Each scenario runs in a fresh child process, so "peak RSS growth" is that process's peak resident set
+(``ru_maxrss``) minus its resident set just before the timed work. Flat memory means the growth does not
+scale with N: compare ``--samples 10000`` with the default.
+Targets: >= 10,000 samples/s for manifest export, COCO export and manifest import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from modelworks.formats import Annotation, ItemError, Record, exporter, importer  # noqa: E402
+from modelworks.storage import LocalObjectStore, ObsPath  # noqa: E402
+
+TARGET_PER_S = 10_000.0
+LABELS = ["car", "person", "bicycle"]
+BUCKET = "bench"
+TARGETS = {"coco-export", "manifest-export", "manifest-import", "manifest-import-inline"}
+
+
+def records(count: int) -> Iterator[Record]:
+    """Detection records as the export service hands them over: made one at a time, never kept."""
+    for i in range(count):
+        width, height = 640 + i % 7, 480 + i % 5
+        boxes = []
+        for j in range(3):
+            x, y = (i * 7 + j * 50) % 400, (i * 3 + j * 40) % 300
+            boxes.append(
+                Annotation(
+                    name=LABELS[(i + j) % 3],
+                    type=1,
+                    property={
+                        "@modelarts:shape": "bndbox",
+                        "@modelarts:feature": [[x, y], [x + 120, y + 90]],
+                    },
+                    creation_time="2024-01-01 10:00:00",
+                )
+            )
+        yield Record(
+            source=f"/{BUCKET}/images/{i:06d}.jpg",
+            name=f"{i:06d}.jpg",
+            usage="TRAIN",
+            size=(width, height, 3),
+            annotations=boxes,
+        )
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def export(store: LocalObjectStore, count: int, fmt: str, dest: str, options: dict[str, object]) -> int:
+    labels = [{"name": n, "type": 1} for n in LABELS]
+    summary = exporter(fmt).export(
+        store, records(count), ObsPath(BUCKET, dest), dataset_type=1, labels=labels, options=options
+    )
+    return summary.samples
+
+
+def import_manifest(store: LocalObjectStore, directory: str) -> int:
+    read = 0
+    manifest = ObsPath(BUCKET, directory + "manifest.manifest")
+    for item in importer("manifest").read(store, manifest, dataset_type=1, options={}):
+        if isinstance(item, ItemError):
+            raise RuntimeError(f"unexpected item error: {item}")
+        read += 1
+    return read
+
+
+# name -> (what the timed step does, the untimed scenario that must run first in its own process)
+SCENARIOS: dict[str, tuple[Callable[[LocalObjectStore, int], int], str | None]] = {
+    "coco-export": (lambda s, n: export(s, n, "COCO", "coco/", {}), None),
+    "voc-export": (lambda s, n: export(s, n, "VOC", "voc/", {}), None),
+    "manifest-export": (
+        lambda s, n: export(s, n, "manifest", "manifest-voc/", {"source_scheme": "s3://"}),
+        None,
+    ),
+    "manifest-export-inline": (
+        lambda s, n: export(s, n, "manifest", "manifest-inline/", {"inline_boxes": True}),
+        None,
+    ),
+    "manifest-import": (lambda s, n: import_manifest(s, "manifest-voc/"), "manifest-export"),
+    "manifest-import-inline": (lambda s, n: import_manifest(s, "manifest-inline/"), "manifest-export-inline"),
+}
+
+
+def run_scenario(name: str, count: int, directory: str) -> dict[str, float]:
+    timed = SCENARIOS[name][0]
+    store = LocalObjectStore(directory)
+    before = rss_kib()
+    start = time.perf_counter()
+    done = timed(store, count)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if done != count:
+        raise RuntimeError(f"{name}: {done} of {count} samples")
+    return {"seconds": seconds, "per_s": count / seconds, "rss_growth_mib": max(0, peak - before) / 1024}
+
+
+def child(name: str, count: int, directory: str) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, __file__, "--scenario", name, "--samples", str(count), "--dir", directory],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{result.stderr}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser.add_argument("--scenario", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.scenario:
+        print(json.dumps(run_scenario(args.scenario, args.samples, args.dir)))
+        return 0
+    print(f"{args.samples:,} detection samples, 3 boxes each; * = target {TARGET_PER_S:,.0f} samples/s")
+    missed: list[str] = []
+    ran: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="modelworks-bench-formats-") as directory:
+        for name in args.only.split(","):
+            if name not in SCENARIOS:
+                raise SystemExit(f"unknown scenario {name}; known: {', '.join(SCENARIOS)}")
+            before = SCENARIOS[name][1]
+            if before is not None and before not in ran:
+                child(before, args.samples, directory)
+                ran.add(before)
+            result = child(name, args.samples, directory)
+            ran.add(name)
+            target = name in TARGETS
+            if target and result["per_s"] < TARGET_PER_S:
+                missed.append(name)
+            print(
+                f"{'*' if target else ' '} {name:24s} {result['seconds']:7.2f} s"
+                f"  {result['per_s']:9,.0f} samples/s  peak RSS growth {result['rss_growth_mib']:6.1f} MiB"
+            )
+    if missed:
+        print(f"below target: {', '.join(missed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

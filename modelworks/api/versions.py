@@ -1,0 +1,67 @@
+"""Dataset versions (reference 16.1.8–16.1.11)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep
+from modelworks.data import versions as service
+from modelworks.data.datasets import get_dataset
+
+router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/versions", tags=["versions"])
+
+
+@router.get("")
+def list_versions(
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    status: Annotated[int | None, Query(ge=0, le=4)] = None,
+    train_evaluate_ratio: str | None = None,
+    version_format: Annotated[int | None, Query(ge=0, le=2)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id)
+    total, rows = service.list_versions(
+        session,
+        dataset,
+        offset=offset,
+        limit=limit,
+        status=status,
+        train_evaluate_ratio=train_evaluate_ratio,
+        version_format=version_format,
+    )
+    views = [service.version_view(v, dataset, service.previous_of(session, v)) for v in rows]
+    for view in views:
+        view.pop("label_stats", None)  # the list leaves label statistics to the detail call
+    return {"total_number": total, "versions": views}
+
+
+@router.post("", status_code=201)
+def create_version(
+    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id, for_update=True)
+    return {"version_id": service.create_version(session, dataset, body).id}
+
+
+@router.get("/{version_id}")
+def get_version(
+    project_id: str, dataset_id: str, version_id: str, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
+    dataset = get_dataset(session, project_id, dataset_id)
+    version = service.get_version(session, dataset, version_id)
+    return service.version_view(version, dataset, service.previous_of(session, version))
+
+
+@router.delete("/{version_id}", status_code=204)
+def delete_version(
+    project_id: str, dataset_id: str, version_id: str, principal: PrincipalDep, session: SessionDep
+) -> Response:
+    dataset = get_dataset(session, project_id, dataset_id, for_update=True)
+    service.delete_version(session, dataset, version_id)
+    return Response(status_code=204)

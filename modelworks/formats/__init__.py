@@ -1,0 +1,28 @@
+"""Dataset formats: one package per format (manifest, voc, coco, yolo, folder, text), one registry."""
+
+from modelworks.formats.base import Annotation, Exporter, ExportSummary, Importer, ItemError, Record
+from modelworks.formats.registry import (
+    detect_format,
+    exporter,
+    exporter_names,
+    importer,
+    importer_names,
+    register_exporter,
+    register_importer,
+)
+
+__all__ = [
+    "Annotation",
+    "ExportSummary",
+    "Exporter",
+    "Importer",
+    "ItemError",
+    "Record",
+    "detect_format",
+    "exporter",
+    "exporter_names",
+    "importer",
+    "importer_names",
+    "register_exporter",
+    "register_importer",
+]

@@ -1,0 +1,228 @@
+"""Helpers every format shares: source paths, image headers, numbers, shapes, spooled output."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import tempfile
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from modelworks.data.constants import IMAGE_EXTENSIONS
+from modelworks.errors import InvalidPath
+from modelworks.formats.base import Annotation, Record
+from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+
+CONTENT_SCHEME = "content://"
+SHAPE = "@modelarts:shape"
+FEATURE = "@modelarts:feature"
+BOX_SHAPES = frozenset({"bndbox", "polygon"})
+_HEADER_BYTES = 256 * 1024
+_SPOOL_BUFFER = 1 << 20
+_LINE_SUFFIX_RE = re.compile(r"#\d+$")
+
+
+def is_image(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def stem(name: str) -> str:
+    return os.path.splitext(name)[0]
+
+
+def resolve_source(value: str, base: ObsPath) -> ObsPath:
+    """An OBS path from ``s3://``, ``obs://``, ``/bucket/key`` or a path relative to the directory ``base``.
+
+    Raises InvalidPath for anything else (another scheme, ``..``, an empty value)."""
+    value = value.strip()
+    if value.startswith("/") or "://" in value:
+        return parse_obs_path(value, field="source")
+    while value.startswith("./"):
+        value = value[2:]
+    if not value:
+        raise InvalidPath("the path is empty", field="source")
+    return base.as_dir().join(value)
+
+
+def source_path(record: Record) -> ObsPath | None:
+    """The OBS path of a record's data file (for a line of a text file: the file); None for inline text."""
+    if record.source.startswith(CONTENT_SCHEME):
+        return None
+    source = record.source
+    if record.text is not None:
+        # Text line samples are "<file>#<line>"; a "#" is otherwise a legal character of a key.
+        source = _LINE_SUFFIX_RE.sub("", source)
+    try:
+        return parse_obs_path(source, field="source")
+    except InvalidPath:
+        return None
+
+
+def image_size(store: ObjectStore, path: ObsPath) -> tuple[int, int, int]:
+    """(width, height, depth) from the image header, reading as little as the backend allows.
+
+    Raises ValueError for a file that is not a readable image."""
+    local = store.local_path(path)
+    try:
+        if local is not None:
+            with Image.open(local) as im:
+                return im.width, im.height, len(im.getbands())
+        try:
+            with Image.open(io.BytesIO(store.read_range(path, 0, _HEADER_BYTES))) as im:
+                return im.width, im.height, len(im.getbands())
+        except (UnidentifiedImageError, OSError, SyntaxError):
+            with Image.open(io.BytesIO(store.read(path))) as im:
+                return im.width, im.height, len(im.getbands())
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"not a readable image ({type(exc).__name__})") from exc
+
+
+def record_size(store: ObjectStore, record: Record) -> tuple[int, int, int] | None:
+    """The record's size, or the one its image header gives; None if neither is known."""
+    if record.size is not None:
+        return record.size
+    path = source_path(record)
+    if path is None:
+        return None
+    try:
+        return image_size(store, path)
+    except (ValueError, OSError):
+        return None
+
+
+def number(text: str) -> int | float:
+    """A coordinate as written; whole numbers become ints (``"12"``, ``"12.0"`` -> ``12``) so that boxes
+    read from any tool compare and serialise alike."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return tidy(value)
+
+
+def tidy(value: float) -> int | float:
+    """A computed coordinate: an integral float becomes an int (``10.0`` -> ``10``)."""
+    return int(value) if float(value).is_integer() else value
+
+
+def parse_bool(value: Any) -> bool | None:
+    """``true``/``false`` in the spellings manifests use ("true", "1", True ...); None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def box_corners(annotation: Annotation) -> tuple[float, float, float, float] | None:
+    """(xmin, ymin, xmax, ymax) of a bndbox or polygon annotation; None for other labels."""
+    shape = annotation.property.get(SHAPE)
+    points = annotation.property.get(FEATURE)
+    if shape not in BOX_SHAPES or not isinstance(points, list) or not points:
+        return None
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def points_outside(points: list[list[int | float]], width: int, height: int) -> bool:
+    """True if a point lies outside an image of this size (size 0 means unknown: nothing is outside)."""
+    if width <= 0 or height <= 0:
+        return False
+    return any(x < 0 or y < 0 or x > width or y > height for x, y in points)
+
+
+class SpooledObject:
+    """The bytes of one output object, kept in a temporary file until published in one atomic write.
+
+    ``ObjectStore.write`` takes the whole object, so publishing holds the finished bytes once; while
+    records stream in, nothing but the file grows."""
+
+    def __init__(self) -> None:
+        # Owned by this object and closed by publish/close (or the with block): no context manager here.
+        self._file = tempfile.TemporaryFile(buffering=_SPOOL_BUFFER)  # noqa: SIM115
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def append(self, other: SpooledObject) -> None:
+        other._file.flush()
+        other._file.seek(0)
+        for chunk in iter(lambda: other._file.read(_SPOOL_BUFFER), b""):
+            self._file.write(chunk)
+
+    def publish(self, store: ObjectStore, path: ObsPath) -> None:
+        self._file.flush()
+        self._file.seek(0)
+        store.write(path, self._file.read())
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> SpooledObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def unique_stem(name: str, used: set[str]) -> str:
+    """``name`` (a file stem), or ``name_1``, ``name_2`` ... if already used; records it in ``used``."""
+    candidate, n = name, 0
+    while candidate in used:
+        n += 1
+        candidate = f"{name}_{n}"
+    used.add(candidate)
+    return candidate
+
+
+def label_names(labels: list[dict[str, Any]]) -> dict[str, None]:
+    """The dataset's label names in order, as an ordered set exporters extend with names they meet."""
+    return {str(label["name"]): None for label in labels if label.get("name")}
+
+
+def feature_problem(prop: dict[str, Any]) -> str | None:
+    """Why an inline shape (``@modelarts:shape`` + ``@modelarts:feature``) is unusable, or None if fine."""
+    shape = prop.get(SHAPE)
+    if shape is None:
+        return None
+    feature = prop.get(FEATURE)
+    if not isinstance(feature, list) or not feature:
+        return f"{shape} has no @modelarts:feature"
+    if shape == "circle":
+        ok = (
+            len(feature) == 2
+            and _is_point(feature[0])
+            and isinstance(feature[1], list)
+            and len(feature[1]) == 1
+        )
+        return None if ok else "circle feature is not [[cx, cy], [r]]"
+    if not all(_is_point(p) for p in feature):
+        return f"{shape} feature is not a list of [x, y] points"
+    if shape == "bndbox":
+        if len(feature) != 2:
+            return "bndbox feature is not [[xmin, ymin], [xmax, ymax]]"
+        (xmin, ymin), (xmax, ymax) = feature
+        if xmin > xmax or ymin > ymax:
+            return f"box ({xmin}, {ymin}, {xmax}, {ymax}) has xmin > xmax or ymin > ymax"
+    if shape == "polygon" and len(feature) < 3:
+        return "polygon has fewer than 3 points"
+    return None
+
+
+def _is_point(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )

@@ -1,0 +1,159 @@
+"""ModelArts manifest writer: ``<dest>/<name>.manifest``, detection shapes as VOC files it points to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from modelworks.errors import InvalidArgument
+from modelworks.formats._common import (
+    CONTENT_SCHEME,
+    SHAPE,
+    SpooledObject,
+    record_size,
+    source_path,
+    stem,
+    unique_stem,
+)
+from modelworks.formats.base import Annotation, Exporter, ExportSummary, Record
+from modelworks.formats.manifest._types import TYPE_NAMES
+from modelworks.formats.voc._xml import voc_xml
+from modelworks.storage import ObjectStore, ObsPath
+
+ANNOTATIONS_DIR = "Annotations"
+
+
+def _scheme(options: dict[str, Any]) -> str:
+    """``obs`` or ``s3`` from ``source_scheme`` ("obs://" by default, as the export API's
+    ``source_type_header``)."""
+    scheme = str(options.get("source_scheme") or "obs://").lower().removesuffix("://")
+    if scheme not in ("obs", "s3"):
+        raise InvalidArgument(
+            f"source_scheme must be obs:// or s3://, not {options.get('source_scheme')!r}",
+            field="source_type_header",
+        )
+    return scheme
+
+
+def _flag(value: bool) -> str:
+    # The spec spells booleans as strings: "hard": "true".
+    return "true" if value else "false"
+
+
+def annotation_entry(annotation: Annotation, type_name: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": type_name, "name": annotation.name}
+    if annotation.property:
+        entry["property"] = annotation.property
+    if annotation.score is not None:
+        entry["confidence"] = annotation.score
+    if annotation.hard is not None:
+        entry["hard"] = _flag(annotation.hard)
+    if annotation.hard_coefficient is not None:
+        entry["hard-coefficient"] = annotation.hard_coefficient
+    entry["annotated-by"] = annotation.annotated_by
+    if annotation.creation_time:
+        entry["creation-time"] = annotation.creation_time
+    return entry
+
+
+@dataclass
+class _Export:
+    """The state of one export: where it writes and the XML stems already used."""
+
+    store: ObjectStore
+    dest: ObsPath
+    scheme: str
+    dataset_type: int
+    inline: bool
+    summary: ExportSummary = field(default_factory=ExportSummary)
+    used: set[str] = field(default_factory=set)
+
+    def line(self, record: Record) -> dict[str, Any]:
+        path = source_path(record)
+        if record.text is not None:
+            # Text travels as content (the way the spec writes text samples), not as a file line.
+            source = CONTENT_SCHEME + record.text
+        elif path is not None:
+            source = path.uri(self.scheme)
+        else:
+            source = record.source
+        line: dict[str, Any] = {"source": source}
+        if record.usage:
+            line["usage"] = record.usage
+        if record.id:
+            line["id"] = record.id
+        line["sample-type"] = record.sample_type
+        if record.hard is not None:
+            line["hard"] = _flag(record.hard)
+        if record.hard_coefficient is not None:
+            line["hard-coefficient"] = record.hard_coefficient
+        if record.hard_reasons:
+            line["hard-reasons"] = record.hard_reasons
+        default_type = TYPE_NAMES.get(self.dataset_type, "modelarts/unknown")
+        entries = [
+            annotation_entry(a, TYPE_NAMES.get(a.type, default_type))
+            for a in record.annotations
+            if self.inline or SHAPE not in a.property
+        ]
+        shapes = [] if self.inline else [a for a in record.annotations if SHAPE in a.property]
+        if shapes:
+            entries.append(self.voc_entry(record, shapes))
+        if entries:
+            line["annotation"] = entries
+        for key, value in record.extra.items():
+            line.setdefault(key, value)
+        return line
+
+    def voc_entry(self, record: Record, shapes: list[Annotation]) -> dict[str, Any]:
+        path = source_path(record)
+        filename = record.name or (path.name if path else "image")
+        target = self.dest.join(ANNOTATIONS_DIR, unique_stem(stem(filename), self.used) + ".xml")
+        xml = voc_xml(
+            folder=path.parent.name if path else "",
+            filename=filename,
+            size=record_size(self.store, record),
+            annotations=shapes,
+        )
+        self.store.write(target, xml)
+        self.summary.files.append(str(target))
+        first = shapes[0]
+        entry: dict[str, Any] = {
+            "type": TYPE_NAMES.get(first.type, TYPE_NAMES[1]),
+            "annotation-loc": target.uri(self.scheme),
+            "annotation-format": "PASCAL VOC",
+            "annotated-by": first.annotated_by,
+        }
+        if first.creation_time:
+            entry["creation-time"] = first.creation_time
+        return entry
+
+
+class ManifestExporter(Exporter):
+    name: ClassVar[str] = "manifest"
+    dataset_types: ClassVar[frozenset[int]] = frozenset({0, 1, 100})
+
+    def export(
+        self,
+        store: ObjectStore,
+        records: Iterable[Record],
+        dest: ObsPath,
+        *,
+        dataset_type: int,
+        labels: list[dict[str, Any]],
+        options: dict[str, Any],
+    ) -> ExportSummary:
+        """Options: ``name`` (file stem, "manifest"), ``source_scheme`` ("obs://" or "s3://"),
+        ``inline_boxes`` (detection shapes in the line's ``property`` instead of VOC files)."""
+        dest = dest.as_dir()
+        run = _Export(store, dest, _scheme(options), dataset_type, bool(options.get("inline_boxes")))
+        manifest = dest.join(f"{options.get('name') or 'manifest'}.manifest")
+        with SpooledObject() as out:
+            for record in records:
+                line = run.line(record)
+                out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+                run.summary.samples += 1
+            out.publish(store, manifest)
+        run.summary.files.append(str(manifest))
+        return run.summary

@@ -1,0 +1,92 @@
+"""Format registries: explicit ``register_*`` lines, duplicate names refused, lookups list known names."""
+
+from __future__ import annotations
+
+from modelworks.errors import InvalidArgument
+from modelworks.formats.base import Exporter, Importer
+from modelworks.storage import ObjectStore, ObsPath
+
+_IMPORTERS: dict[str, Importer] = {}
+_EXPORTERS: dict[str, Exporter] = {}
+
+
+def _key(name: str) -> str:
+    return name.strip().upper().replace(" ", "_")
+
+
+def register_importer(importer: Importer) -> None:
+    key = _key(importer.name)
+    if key in _IMPORTERS:
+        raise ValueError(f"an importer named {importer.name!r} is already registered")
+    _IMPORTERS[key] = importer
+
+
+def register_exporter(exporter: Exporter) -> None:
+    key = _key(exporter.name)
+    if key in _EXPORTERS:
+        raise ValueError(f"an exporter named {exporter.name!r} is already registered")
+    _EXPORTERS[key] = exporter
+
+
+def importer(name: str, field: str = "format") -> Importer:
+    _load()
+    found = _IMPORTERS.get(_key(name))
+    if found is None:
+        raise InvalidArgument(f"unknown format {name!r}; known: {', '.join(importer_names())}", field=field)
+    return found
+
+
+def exporter(name: str, field: str = "annotation_format") -> Exporter:
+    _load()
+    found = _EXPORTERS.get(_key(name))
+    if found is None:
+        raise InvalidArgument(f"unknown format {name!r}; known: {', '.join(exporter_names())}", field=field)
+    return found
+
+
+def importer_names() -> list[str]:
+    _load()
+    return sorted(i.name for i in _IMPORTERS.values())
+
+
+def exporter_names() -> list[str]:
+    _load()
+    return sorted(e.name for e in _EXPORTERS.values())
+
+
+def detect_format(store: ObjectStore, path: ObsPath, dataset_type: int) -> Importer | None:
+    """The importer most confident about ``path`` for this dataset type (None if none is above 0.5)."""
+    _load()
+    best, best_score = None, 0.5
+    for candidate in _IMPORTERS.values():
+        if dataset_type not in candidate.dataset_types:
+            continue
+        score = candidate.detect(store, path)
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+_loaded = False
+
+
+def _load() -> None:
+    """Import the built-in format packages once; each registers itself at import."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for module in BUILTIN_FORMATS:
+        importlib.import_module(module)
+
+
+BUILTIN_FORMATS = [
+    "modelworks.formats.manifest",
+    "modelworks.formats.voc",
+    "modelworks.formats.coco",
+    "modelworks.formats.yolo",
+    "modelworks.formats.folder",
+    "modelworks.formats.text",
+]

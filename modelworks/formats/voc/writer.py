@@ -1,0 +1,80 @@
+"""PASCAL VOC writer: ``Annotations/<stem>.xml`` per record, ``ImageSets/Main/<subset>.txt``, a
+``labelmap.txt``, and the images in ``JPEGImages/`` when ``copy_data`` is set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from modelworks.formats._common import (
+    SpooledObject,
+    label_names,
+    record_size,
+    source_path,
+    stem,
+    unique_stem,
+)
+from modelworks.formats.base import Exporter, ExportSummary, Record
+from modelworks.formats.voc._xml import voc_xml
+from modelworks.storage import ObjectStore, ObsPath
+
+IMAGES_DIR = "JPEGImages"
+USAGE_SUBSET = {"TRAIN": "train", "EVAL": "val", "TEST": "test"}
+
+
+class VocExporter(Exporter):
+    name: ClassVar[str] = "VOC"
+    dataset_types: ClassVar[frozenset[int]] = frozenset({1})
+
+    def export(
+        self,
+        store: ObjectStore,
+        records: Iterable[Record],
+        dest: ObsPath,
+        *,
+        dataset_type: int,
+        labels: list[dict[str, Any]],
+        options: dict[str, Any],
+    ) -> ExportSummary:
+        dest = dest.as_dir()
+        copy_data = bool(options.get("copy_data"))
+        summary = ExportSummary()
+        used: set[str] = set()
+        names = label_names(labels)
+        subsets: dict[str, SpooledObject] = {}
+        try:
+            for record in records:
+                source = source_path(record)
+                original = record.name or (source.name if source else f"{summary.samples}.jpg")
+                # Stems must be unique: a second a.jpg (from another folder) becomes a_1.jpg.
+                name_stem = unique_stem(stem(original), used)
+                filename = name_stem + original[len(stem(original)) :]
+                if copy_data and source is not None:
+                    target = dest.join(IMAGES_DIR, filename)
+                    store.copy(source, target)
+                    summary.files.append(str(target))
+                names.update(dict.fromkeys(a.name for a in record.annotations))
+                xml = voc_xml(
+                    folder=IMAGES_DIR if copy_data or source is None else source.parent.name,
+                    filename=filename,
+                    size=record_size(store, record),
+                    annotations=record.annotations,
+                )
+                target = dest.join("Annotations", name_stem + ".xml")
+                store.write(target, xml)
+                summary.files.append(str(target))
+                subset = USAGE_SUBSET.get((record.usage or "").upper(), "default")
+                subsets.setdefault(subset, SpooledObject()).write(name_stem.encode() + b"\n")
+                summary.samples += 1
+            for subset, spool in sorted(subsets.items()):
+                target = dest.join("ImageSets/Main", subset + ".txt")
+                spool.publish(store, target)
+                summary.files.append(str(target))
+        finally:
+            for spool in subsets.values():
+                spool.close()
+        # Datumaro and CVAT read the label list from here ("name:color:parts:actions"); ModelArts ignores it.
+        labelmap = "".join(f"{name}:::\n" for name in names if ":" not in name)
+        store.write(dest.join("labelmap.txt"), labelmap.encode())
+        summary.files.append(str(dest.join("labelmap.txt")))
+        return summary

@@ -1,0 +1,93 @@
+"""YOLO writer, in the layout ModelArts imports: ``obj.names``, ``obj.data``, ``train.txt`` /
+``valid.txt`` and ``obj_train_data/`` / ``obj_valid_data/`` holding one ``.txt`` per image (and the
+image itself when ``copy_data`` is set)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from modelworks.formats._common import (
+    SpooledObject,
+    box_corners,
+    label_names,
+    record_size,
+    source_path,
+    stem,
+    unique_stem,
+)
+from modelworks.formats.base import Exporter, ExportSummary, Record
+from modelworks.storage import ObjectStore, ObsPath
+
+# EVAL and TEST images go to the validation list: ModelArts' YOLO import knows only train and valid.
+SUBSETS = {"train": "obj_train_data", "valid": "obj_valid_data"}
+
+
+def yolo_lines(record: Record, classes: dict[str, int], width: int, height: int) -> str:
+    lines = []
+    for annotation in record.annotations:
+        corners = box_corners(annotation)
+        if corners is None:
+            continue
+        xmin, ymin, xmax, ymax = corners
+        index = classes.setdefault(annotation.name, len(classes))
+        cx, cy = (xmin + xmax) / 2 / width, (ymin + ymax) / 2 / height
+        w, h = (xmax - xmin) / width, (ymax - ymin) / height
+        lines.append(f"{index} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n")
+    return "".join(lines)
+
+
+class YoloExporter(Exporter):
+    name: ClassVar[str] = "YOLO"
+    dataset_types: ClassVar[frozenset[int]] = frozenset({1})
+
+    def export(
+        self,
+        store: ObjectStore,
+        records: Iterable[Record],
+        dest: ObsPath,
+        *,
+        dataset_type: int,
+        labels: list[dict[str, Any]],
+        options: dict[str, Any],
+    ) -> ExportSummary:
+        """Boxes are normalised by the image size; a record whose size is unknown (no size and no
+        readable image) cannot be expressed and is left out. Polygons are written as their bounding box."""
+        dest = dest.as_dir()
+        copy_data = bool(options.get("copy_data"))
+        classes = {name: index for index, name in enumerate(label_names(labels))}
+        summary = ExportSummary()
+        used: set[str] = set()
+        lists: dict[str, SpooledObject] = {}
+        try:
+            for record in records:
+                size = record_size(store, record)
+                if size is None or size[0] <= 0 or size[1] <= 0:
+                    continue
+                subset = "valid" if (record.usage or "").upper() in ("EVAL", "TEST") else "train"
+                source = source_path(record)
+                original = record.name or (source.name if source else f"{summary.samples}.jpg")
+                name_stem = unique_stem(stem(original), used)
+                filename = name_stem + original[len(stem(original)) :]
+                folder = dest.join(SUBSETS[subset] + "/")
+                if copy_data and source is not None:
+                    store.copy(source, folder.join(filename))
+                    summary.files.append(str(folder.join(filename)))
+                target = folder.join(name_stem + ".txt")
+                store.write(target, yolo_lines(record, classes, size[0], size[1]).encode())
+                summary.files.append(str(target))
+                lists.setdefault(subset, SpooledObject()).write(f"{SUBSETS[subset]}/{filename}\n".encode())
+                summary.samples += 1
+            data = [f"classes = {len(classes)}", "names = obj.names"]
+            for subset, spool in sorted(lists.items()):
+                spool.publish(store, dest.join(f"{subset}.txt"))
+                summary.files.append(str(dest.join(f"{subset}.txt")))
+                data.append(f"{subset} = {subset}.txt")
+        finally:
+            for spool in lists.values():
+                spool.close()
+        data.append("backup = backup/")
+        store.write(dest.join("obj.names"), "".join(f"{name}\n" for name in classes).encode())
+        store.write(dest.join("obj.data"), ("\n".join(data) + "\n").encode())
+        summary.files += [str(dest.join("obj.names")), str(dest.join("obj.data"))]
+        return summary
