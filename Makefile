@@ -2,8 +2,9 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The CPU build of torch that lies on this machine's disk is picked when asked for exactly;
-# nothing here depends on torch yet, so it is not installed.
+# torch is pinned exactly and installed first: torch==2.13.0 is a CPU build that lies on this
+# machine's disk, while any looser requirement pulled in later would fetch a multi-GB CUDA build.
+TORCH := torch==2.13.0
 
 .PHONY: serve test venv venv-test lint typecheck fmt clean bench
 
@@ -16,6 +17,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 

@@ -18,6 +18,7 @@ from modelworks.api import (
     labels,
     samples,
     sync,
+    training,
     unimplemented,
     versions,
 )
@@ -29,6 +30,7 @@ from modelworks.iam.service import bootstrap
 from modelworks.jobs import Worker, load_handler_modules
 from modelworks.settings import Settings
 from modelworks.storage import create_store
+from modelworks.training.status import TRAINING_JOB_KIND
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,18 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop: Callable[[], None] | None = None
+        stops: list[Callable[[], None]] = []
         if settings.embedded_worker:
-            stop = Worker(db, store, executor, settings).start_thread()
+            # Separate lanes: a long training job never holds up imports, exports or versions.
+            stops.append(
+                Worker(db, store, executor, settings, exclude_kinds={TRAINING_JOB_KIND}).start_thread()
+            )
+            for _ in range(settings.embedded_training_workers):
+                stops.append(Worker(db, store, executor, settings, kinds={TRAINING_JOB_KIND}).start_thread())
         try:
             yield
         finally:
-            if stop is not None:
+            for stop in stops:
                 stop()
             executor.shutdown()
             db.dispose()
@@ -76,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         exports.router,
         versions.router,
         sync.router,
+        *training.routers,
     ):
         app.include_router(router)
     unimplemented.install(app)

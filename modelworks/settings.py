@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     """Ray cluster address; empty runs heavy compute in local processes."""
 
     embedded_worker: bool = True
-    """Run a background worker loop inside ``serve``."""
+    """Run background worker loops inside ``serve``."""
+    embedded_training_workers: int = 1
+    """How many training jobs the embedded workers run at once (beside the data-task worker)."""
     worker_poll_seconds: float = 0.5
     task_heartbeat_seconds: float = 2.0
     task_stale_seconds: float = 30.0

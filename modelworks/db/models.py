@@ -3,3 +3,4 @@
 import modelworks.data.models  # noqa: F401
 import modelworks.iam.models  # noqa: F401
 import modelworks.jobs.models  # noqa: F401
+import modelworks.training.models  # noqa: F401

@@ -18,6 +18,7 @@ BUILTIN_HANDLER_MODULES: list[str] = [
     "modelworks.data.export_task",
     "modelworks.data.versions",
     "modelworks.data.sync",
+    "modelworks.training.task",
 ]
 
 _handlers: dict[str, TaskHandler] = {}

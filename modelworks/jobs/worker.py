@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +59,13 @@ class Worker:
         worker_id: str | None = None,
         *,
         retry_backoff_seconds: float = 1.0,
+        kinds: Collection[str] | None = None,
+        exclude_kinds: Collection[str] = (),
     ):
         self.db = db
+        # Lanes: a worker may serve only some kinds, so long training jobs never hold up imports.
+        self.kinds = set(kinds) if kinds is not None else None
+        self.exclude_kinds = set(exclude_kinds)
         self.store = store
         self.executor = executor
         self.settings = settings
@@ -134,7 +139,11 @@ class Worker:
     # -- one attempt -------------------------------------------------------------------------------
 
     def _claim(self) -> _Claim | None:
-        kinds = registered_kinds()
+        kinds = [
+            k
+            for k in registered_kinds()
+            if (self.kinds is None or k in self.kinds) and k not in self.exclude_kinds
+        ]
         if not kinds:
             return None
         now = now_ms()

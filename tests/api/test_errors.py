@@ -86,7 +86,7 @@ def test_unimplemented_reference_operations_answer_501(server: LiveServer) -> No
     client = server.signed()
     msg = _check(client.get("/v2/{project_id}/datasets/abc/workforce-tasks"), 501, "ModelArts.0101")
     assert "16.1.26" in msg and "not implemented" in msg
-    _check(client.post("/v2/{project_id}/training-jobs", {}), 501, "ModelArts.0101")
+    _check(client.post("/v1/{project_id}/training-jobs", {}), 501, "ModelArts.0101")
     # the caller is still authenticated first
     _check(
         httpx.post(f"{server.endpoint}/v2/{server.credentials['project_id']}/training-jobs"),

@@ -1,0 +1,144 @@
+"""Training jobs (reference 5.6–5.14) and a signed URL to a task's whole log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.iam.service import server_secret
+from modelworks.training import logs, metrics, training_jobs
+from modelworks.training.job_views import job_view
+from modelworks.training.search import search_jobs
+
+router = APIRouter(prefix="/v2/{project_id}", tags=["training-jobs"])
+JOB = "/training-jobs/{training_job_id}"
+
+
+@router.post("/training-jobs", status_code=201)
+def create_training_job(
+    project_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    body: JsonBody,
+) -> dict[str, Any]:
+    return job_view(training_jobs.create_training_job(session, store, settings, principal, body))
+
+
+@router.get(JOB)
+def get_training_job(
+    project_id: str, training_job_id: str, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
+    return job_view(training_jobs.get_training_job(session, project_id, training_job_id))
+
+
+@router.put(JOB)
+def update_training_job(
+    project_id: str, training_job_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+) -> JSONResponse:
+    training_jobs.update_description(session, project_id, training_job_id, body)
+    return JSONResponse(None)
+
+
+@router.delete(JOB, status_code=202)
+def delete_training_job(
+    project_id: str,
+    training_job_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> Response:
+    training_jobs.delete_training_job(session, store, settings, project_id, training_job_id)
+    return Response(status_code=202)
+
+
+@router.post(JOB + "/actions", status_code=202)
+def act_on_training_job(
+    project_id: str, training_job_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+) -> dict[str, Any]:
+    return job_view(training_jobs.terminate(session, project_id, training_job_id, body))
+
+
+@router.get(JOB + "/tasks/{task_id}/logs/preview")
+def preview_log(
+    project_id: str,
+    training_job_id: str,
+    task_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    job = training_jobs.get_training_job(session, project_id, training_job_id)
+    logs.check_task(job, task_id)
+    local = logs.log_file(training_jobs.job_dir(settings.home, job.id), task_id)
+    return logs.preview(store, job, local)
+
+
+@router.get(JOB + "/tasks/{task_id}/logs/url")
+def log_url(
+    project_id: str,
+    training_job_id: str,
+    task_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """A 5-minute URL to the whole log; ``Content-Type: application/octet-stream`` asks for a download."""
+    job = training_jobs.get_training_job(session, project_id, training_job_id)
+    logs.check_task(job, task_id)
+    wanted = request.headers.get("content-type") or request.query_params.get("Content-Type") or ""
+    download = wanted.startswith("application/octet-stream")
+    url = logs.signed_url(settings.public_endpoint, server_secret(session), job, task_id, download=download)
+    return {"obs_url": url}
+
+
+@router.get(JOB + "/tasks/{task_id}/logs/content")
+async def log_content(
+    project_id: str,
+    training_job_id: str,
+    task_id: str,
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    Expires: int | None = None,  # noqa: N803  (the query names of a signed URL)
+    Signature: str | None = None,  # noqa: N803
+    disposition: str | None = None,
+) -> Response:
+    """The task's whole log: with a signed URL from ``logs/url``, or with normal credentials."""
+    if Expires is not None and Signature:
+        logs.check_signature(server_secret(session), project_id, training_job_id, task_id, Expires, Signature)
+    else:
+        await authenticate(request, session, settings, project_id)
+    job = training_jobs.get_training_job(session, project_id, training_job_id)
+    logs.check_task(job, task_id)
+    local = logs.log_file(training_jobs.job_dir(settings.home, job.id), task_id)
+    headers = {}
+    if disposition == "attachment":
+        headers["Content-Disposition"] = f'attachment; filename="{job.name}-{task_id}.log"'
+    return Response(logs.full_log(store, job, local), media_type="text/plain; charset=utf-8", headers=headers)
+
+
+@router.get(JOB + "/metrics/{task_id}")
+def task_metrics(
+    project_id: str, training_job_id: str, task_id: str, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
+    job = training_jobs.get_training_job(session, project_id, training_job_id)
+    logs.check_task(job, task_id)
+    return metrics.metrics_view(session, job, task_id)
+
+
+@router.post("/training-job-searches")
+def search_training_jobs(
+    project_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+) -> dict[str, Any]:
+    found = search_jobs(session, project_id, body)
+    rows = found.pop("rows")
+    return {**found, "items": [job_view(j) for j in rows]}

@@ -1,0 +1,28 @@
+"""What this installation offers training jobs: flavors (reference 5.15) and engines (5.16)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from modelworks.api.deps import PrincipalDep, SettingsDep
+from modelworks.training.engines import available_engines
+from modelworks.training.flavors import machine_flavors
+
+router = APIRouter(prefix="/v2/{project_id}", tags=["training-resources"])
+
+
+@router.get("/training-job-flavors")
+def list_flavors(
+    project_id: str, principal: PrincipalDep, settings: SettingsDep, flavor_type: str | None = None
+) -> dict[str, Any]:
+    """CPU flavors cut from this machine; asking for GPU or Ascend flavors finds none."""
+    flavors = [] if flavor_type not in (None, "", "CPU") else machine_flavors(settings.home)
+    return {"total_count": len(flavors), "flavors": [f.describe() for f in flavors]}
+
+
+@router.get("/training-job-engines")
+def list_engines(project_id: str, principal: PrincipalDep) -> dict[str, Any]:
+    engines = available_engines()
+    return {"total": len(engines), "items": [e.describe() for e in engines]}

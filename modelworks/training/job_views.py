@@ -1,0 +1,80 @@
+"""A training job as 5.6–5.10 and 5.14 answer it (the SDK's ``JobResponse`` shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelworks.db import now_ms
+from modelworks.training.models import TrainingJob
+from modelworks.training.status import TASK_NAME
+
+_ALGORITHM_TEXT = ("id", "name", "code_dir", "boot_file", "command", "local_code_dir", "working_dir")
+
+
+def _channel(channel: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": channel["name"],
+        "description": channel.get("description", ""),
+        "local_dir": channel.get("local_dir", ""),
+        "access_method": channel.get("access_method", "parameter"),
+        "remote": channel["remote"],
+    }
+
+
+def algorithm_view(algorithm: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: algorithm[k] for k in _ALGORITHM_TEXT if algorithm.get(k) is not None}
+    out["parameters"] = algorithm.get("parameters") or []
+    out["policies"] = algorithm.get("policies") or {}
+    out["inputs"] = [_channel(c) for c in algorithm.get("inputs") or []]
+    out["outputs"] = [_channel(c) for c in algorithm.get("outputs") or []]
+    out["engine"] = algorithm.get("engine") or {}
+    out["environments"] = [{k: v} for k, v in (algorithm.get("environments") or {}).items()]
+    return out
+
+
+def status_view(job: TrainingJob) -> dict[str, Any]:
+    duration = ((job.end_time or now_ms()) - job.start_time) if job.start_time else 0
+    status: dict[str, Any] = {
+        "phase": job.phase,
+        "secondary_phase": job.secondary_phase,
+        "duration": max(0, duration),
+        "start_time": job.start_time or 0,
+        "tasks": [TASK_NAME],
+        "task_statuses": [],
+        "running_records": [],
+    }
+    if job.exit_code is not None or job.message:
+        task_status: dict[str, Any] = {"task": TASK_NAME, "message": job.message}
+        if job.exit_code is not None:
+            task_status["exit_code"] = job.exit_code
+        status["task_statuses"].append(task_status)
+    if job.start_time:
+        record: dict[str, Any] = {"start_at": job.start_time // 1000, "start_type": "init_or_rescheduled"}
+        if job.end_time:
+            record["end_at"] = job.end_time // 1000
+            record["end_reason"] = job.message or f"job {job.phase.lower()}"
+            record["end_related_task"] = TASK_NAME
+        status["running_records"].append(record)
+    return status
+
+
+def job_view(job: TrainingJob) -> dict[str, Any]:
+    spec = job.spec or {}
+    return {
+        "kind": job.kind,
+        "metadata": {
+            "id": job.id,
+            "name": job.name,
+            "workspace_id": job.workspace_id,
+            "description": job.description,
+            "create_time": job.create_time,
+            "user_name": job.user_name,
+            "annotations": job.annotations or {},
+        },
+        "status": status_view(job),
+        "algorithm": algorithm_view(job.algorithm or {}),
+        "spec": {
+            "resource": spec.get("resource") or {},
+            "log_export_path": spec.get("log_export_path") or {},
+        },
+    }

@@ -1,0 +1,324 @@
+"""The ``training-job`` task: prepares, starts and watches one training job's process group.
+
+The worker that claims the task holds it for the job's whole run, sampling metrics, copying the log
+to storage and watching for terminate requests and ``auto_stop``. When that worker stops (the server
+shuts down or restarts), the task is requeued while the job's process group keeps running; the next
+worker on the same host that claims it **re-adopts** the group (found by pid, checked by start time)
+and watches it to the end. If the group ended meanwhile, the exit status its launcher wrote decides
+Completed or Failed; if it vanished without one (killed, host rebooted), the job ends Failed/Lost.
+A worker on another host leaves the task to be retried (a worker on the job's host adopts it); once
+the task is out of attempts the job ends Failed with a message naming that host.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import signal
+import time
+from typing import Any
+
+from modelworks.db import now_ms
+from modelworks.errors import ModelworksError
+from modelworks.jobs import TaskContext, TaskHandler, WorkerDied, register
+from modelworks.jobs.context import STOP_CANCEL, STOP_SHUTDOWN, TaskCancelled
+from modelworks.storage import parse_obs_path
+from modelworks.training import metrics
+from modelworks.training.engines import available_engines
+from modelworks.training.flavors import machine_cpus
+from modelworks.training.logs import log_object
+from modelworks.training.models import TrainingJob
+from modelworks.training.process import Exit, GroupSampler, ProcessInfo, TaskProcess, hostname, launch
+from modelworks.training.status import (
+    COMPLETED,
+    CREATE_FAILED,
+    CREATING,
+    FAILED,
+    LOST,
+    PENDING,
+    QUEUING,
+    RUNNING,
+    TASK_NAME,
+    TERMINAL_PHASES,
+    TERMINATED,
+    TRAINING_JOB_KIND,
+)
+from modelworks.training.training_jobs import job_dir
+from modelworks.training.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+LOG_UPLOAD_INTERVAL_SECONDS = 10.0
+FIRST_SAMPLE_SECONDS = 1.0
+"""The first metrics sample covers the task's first second; later ones ``metrics.SAMPLE_INTERVAL_SECONDS``."""
+
+
+def _describe_exit(code: int | None) -> tuple[str, str, str]:
+    """(phase, secondary phase, message) for how the command ended."""
+    if code == 0:
+        return COMPLETED, COMPLETED, ""
+    if code is None:
+        return (
+            FAILED,
+            LOST,
+            (
+                "the task's process ended while no worker watched it and left no exit status "
+                "(it was killed, or its host restarted)"
+            ),
+        )
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return FAILED, FAILED, f"the boot file was killed by {name}"
+    return FAILED, FAILED, f"the boot file exited with code {code}"
+
+
+class JobRunner:
+    """One attempt of one training job's task (see the module docstring)."""
+
+    def __init__(self, ctx: TaskContext):
+        self.ctx = ctx
+        self.job_id: str = ctx.payload["job_id"]
+        self.workspace = Workspace(job_dir(ctx.settings.home, self.job_id))
+        self._uploaded_log_size = -1
+
+    # -- rows ----------------------------------------------------------------------------------------
+
+    def _load(self) -> TrainingJob | None:
+        with self.ctx.db.session() as s:
+            return s.get(TrainingJob, self.job_id)
+
+    def _update(self, **values: Any) -> None:
+        with self.ctx.db.session() as s:
+            job = s.get(TrainingJob, self.job_id, with_for_update=True)
+            if job is None:
+                return
+            if job.terminate_requested and "phase" in values:
+                # A terminate request came in: keep showing Terminating until the process is gone.
+                values.pop("phase")
+                values.pop("secondary_phase", None)
+            for key, value in values.items():
+                setattr(job, key, value)
+            job.update_time = now_ms()
+
+    def _finish(self, phase: str, secondary: str, *, exit_code: int | None, message: str) -> None:
+        with self.ctx.db.session() as s:
+            job = s.get(TrainingJob, self.job_id, with_for_update=True)
+            if job is None or job.phase in TERMINAL_PHASES:
+                return
+            job.phase, job.secondary_phase = phase, secondary
+            job.exit_code, job.message = exit_code, message
+            job.end_time = job.update_time = now_ms()
+
+    # -- the attempt ---------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        job = self._load()
+        if job is None or job.phase in TERMINAL_PHASES:
+            return {"phase": job.phase if job else "deleted"}
+        process = self._find_process(job)
+        if process is None:
+            if job.terminate_requested:
+                self._finish(TERMINATED, TERMINATED, exit_code=None, message="terminated before it started")
+                return {"phase": TERMINATED}
+            process = self._start(job)
+            if process is None:
+                return {"phase": FAILED}
+            job = self._load() or job
+        elif job.terminate_requested:
+            return self._stop(job, process, TERMINATED, "terminated by request")
+        return self._watch(job, process)
+
+    def _find_process(self, job: TrainingJob) -> TaskProcess | None:
+        info: ProcessInfo | None = None
+        if job.pid is not None and job.pgid is not None:
+            info = ProcessInfo(job.host or "", job.pid, job.pgid, job.pid_create_time or 0.0)
+        elif self.workspace.process_file.is_file():
+            # Started, but the worker stopped before it recorded the process in the database.
+            info = ProcessInfo.from_json(self.workspace.process_file.read_text())
+        if info is None:
+            return None
+        if info.host != hostname():
+            raise RuntimeError(
+                f"training job {job.id} runs on host {info.host}; a worker on that host must watch it"
+            )
+        process = TaskProcess(info, self.workspace.exit_file)
+        if process.poll() is None:
+            self.workspace.note(f"worker {self.ctx.worker_id} re-adopts the running task (pid {info.pid})")
+        return process
+
+    def _start(self, job: TrainingJob) -> TaskProcess | None:
+        self._update(phase=CREATING, secondary_phase=CREATING, host=hostname())
+        runtime = job.spec["runtime"]
+        engines = {e.key: e for e in available_engines()}
+        self.workspace.reset()
+        self.workspace.note(
+            f"training job {job.name} ({job.id}) starts on {hostname()}: flavor "
+            f"{job.spec['resource']['flavor_id']}, engine {job.algorithm['engine']['engine_id']}"
+        )
+        engine = engines.get(runtime["engine"])
+        algorithm = copy.deepcopy(job.algorithm)
+        try:
+            if engine is None:
+                raise ModelworksError(f"engine {job.algorithm['engine']['engine_id']} is no longer installed")
+            prepared = self.workspace.prepare(
+                self.ctx.store,
+                {"id": job.id, "algorithm": algorithm, "public_endpoint": self.ctx.settings.public_endpoint},
+                interpreter=engine.interpreter(),
+                cores=runtime["cores"],
+                check=self.ctx.check_cancelled,
+            )
+        except TaskCancelled as exc:
+            if exc.reason == STOP_CANCEL:
+                self._finalize(job, TERMINATED, TERMINATED, None, "terminated while being created")
+            elif exc.reason == STOP_SHUTDOWN:
+                self._update(phase=PENDING, secondary_phase=QUEUING)
+            raise
+        except ModelworksError as exc:
+            self.workspace.note(f"preparing the task failed: {exc.message}")
+            self._finalize(job, FAILED, CREATE_FAILED, None, f"preparing the job failed: {exc.message}")
+            return None
+        self.workspace.note(f"starting: {' '.join(prepared.command)}")
+        process = launch(
+            prepared.command,
+            cwd=prepared.cwd,
+            env=prepared.env,
+            log_path=self.workspace.log,
+            exit_file=self.workspace.exit_file,
+            cpus=machine_cpus()[: runtime["cores"]],
+            memory_bytes=runtime["memory_bytes"],
+        )
+        self.workspace.process_file.write_text(process.info.to_json())
+        info = process.info
+        self._update(
+            phase=RUNNING,
+            secondary_phase=RUNNING,
+            start_time=now_ms(),
+            algorithm=algorithm,
+            pid=info.pid,
+            pgid=info.pgid,
+            pid_create_time=info.create_time,
+        )
+        return process
+
+    def _watch(self, job: TrainingJob, process: TaskProcess) -> dict[str, Any]:
+        runtime = job.spec["runtime"]
+        sampler = GroupSampler(process.info.pgid, runtime["cores"], runtime["memory_bytes"])
+        if process.popen is None:
+            sampler.sample()  # adopted: start counting CPU time from now, not from the process's start
+        auto_stop = job.spec.get("auto_stop")
+        deadline = (job.start_time or now_ms()) / 1000 + auto_stop["seconds"] if auto_stop else None
+        next_sample = time.monotonic() + FIRST_SAMPLE_SECONDS
+        next_upload = time.monotonic() + LOG_UPLOAD_INTERVAL_SECONDS
+        try:
+            while True:
+                ended = process.poll()
+                if ended is not None:
+                    return self._ended(job, process, ended)
+                if deadline is not None and time.time() >= deadline:
+                    assert auto_stop is not None
+                    message = f"stopped by auto_stop after {auto_stop['duration']} {auto_stop['time_unit']}"
+                    return self._stop(job, process, TERMINATED, message)
+                now = time.monotonic()
+                if now >= next_sample:
+                    next_sample = now + metrics.SAMPLE_INTERVAL_SECONDS
+                    self._sample(sampler)
+                if now >= next_upload:
+                    next_upload = now + LOG_UPLOAD_INTERVAL_SECONDS
+                    self._upload_log(job)
+                self.ctx.check_cancelled()
+                time.sleep(POLL_SECONDS)
+        except TaskCancelled as exc:
+            if exc.reason == STOP_CANCEL:
+                self._stop(job, process, TERMINATED, "terminated by request")
+            elif exc.reason == STOP_SHUTDOWN:
+                self.workspace.note(
+                    "the worker is stopping; the task keeps running and the next worker adopts it"
+                )
+                self._upload_log(job)
+            raise
+
+    def _sample(self, sampler: GroupSampler) -> None:
+        cpu, memory, rss = sampler.sample()
+        with self.ctx.db.session() as s:
+            metrics.record(s, self.job_id, TASK_NAME, cpu, memory, rss)
+
+    def _upload_log(self, job: TrainingJob) -> None:
+        try:
+            size = self.workspace.log.stat().st_size if self.workspace.log.is_file() else -1
+            if size != self._uploaded_log_size:
+                self.workspace.upload_log(self.ctx.store, log_object(job))
+                self._uploaded_log_size = size
+        except Exception:
+            log.warning("copying the log of training job %s to storage failed", job.id, exc_info=True)
+
+    def _ended(self, job: TrainingJob, process: TaskProcess, ended: Exit) -> dict[str, Any]:
+        process.kill_leftovers()
+        phase, secondary, message = _describe_exit(ended.code)
+        return self._finalize(job, phase, secondary, ended.code, message)
+
+    def _stop(self, job: TrainingJob, process: TaskProcess, phase: str, message: str) -> dict[str, Any]:
+        self.workspace.note(f"{message}: stopping the task's process group (SIGTERM, then SIGKILL)")
+        process.stop()
+        ended = process.poll()
+        return self._finalize(job, phase, phase, ended.code if ended else None, message)
+
+    def _finalize(
+        self, job: TrainingJob, phase: str, secondary: str, exit_code: int | None, message: str
+    ) -> dict[str, Any]:
+        """Upload the outputs and the log, then record the end."""
+        uploaded = 0
+        algorithm = (self._load() or job).algorithm
+        outputs = [
+            (
+                self.workspace.root / "outputs" / f"{c['name']}_0",
+                parse_obs_path(c["remote"]["obs"]["obs_url"]),
+            )
+            for c in algorithm.get("outputs") or []
+        ]
+        try:
+            uploaded = self.workspace.upload_outputs(self.ctx.store, outputs)
+        except Exception as exc:
+            log.warning("uploading the outputs of training job %s failed", job.id, exc_info=True)
+            message = f"{message}; uploading the outputs failed: {exc}".lstrip("; ")
+        status = f"exit code {exit_code}" if exit_code is not None else "no exit code"
+        self.workspace.note(f"task ended {phase} ({status}); {uploaded} output files uploaded")
+        self._upload_log(job)
+        self._finish(phase, secondary, exit_code=exit_code, message=message)
+        return {"phase": phase, "exit_code": exit_code, "uploaded_outputs": uploaded}
+
+    def give_up(self, error: BaseException) -> None:
+        """The task will not run again: stop the process group if it is here, and end the job."""
+        job = self._load()
+        if job is None or job.phase in TERMINAL_PHASES:
+            return
+        cancelled = isinstance(error, TaskCancelled)
+        message = "terminated by request" if cancelled else f"the job's worker gave up: {error}"
+        if job.pid is not None and job.pgid is not None:
+            if job.host == hostname():
+                info = ProcessInfo(job.host, job.pid, job.pgid, job.pid_create_time or 0.0)
+                process = TaskProcess(info, self.workspace.exit_file)
+                if process.poll() is None:
+                    process.stop()
+            else:
+                message += f"; its process on host {job.host} (pid {job.pid}) may still be running"
+        phase = TERMINATED if cancelled else FAILED
+        self._finalize(job, phase, LOST if isinstance(error, WorkerDied) else phase, None, message)
+
+
+class TrainingJobTask(TaskHandler):
+    """Runs a training job; see ``JobRunner``."""
+
+    kind = TRAINING_JOB_KIND
+
+    def run(self, ctx: TaskContext) -> dict[str, Any]:
+        return JobRunner(ctx).run()
+
+    def on_failed(self, ctx: TaskContext, error: BaseException) -> None:
+        JobRunner(ctx).give_up(error)
+
+
+register(TrainingJobTask())
