@@ -35,7 +35,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that got its answer reads its
+# own writes on its next request (the default "request" scope commits after the response).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _headers(request: Request) -> dict[str, str]:

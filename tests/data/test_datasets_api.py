@@ -31,7 +31,8 @@ def wait_import(client: SignedClient, dataset_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def live(server_factory, database_url: str) -> LiveServer:  # type: ignore[no-untyped-def]
+def live(database_url: str, server_factory) -> LiveServer:  # type: ignore[no-untyped-def]
+    # database_url first, so that teardown stops the server before its database is dropped
     return server_factory(database_url=database_url)  # type: ignore[no-any-return]
 
 

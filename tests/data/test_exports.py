@@ -188,7 +188,7 @@ def test_export_types_and_or_conditions(server: LiveServer) -> None:
 
 
 @pytest.fixture
-def live(server_factory, database_url: str) -> LiveServer:  # type: ignore[no-untyped-def]
+def live(database_url: str, server_factory) -> LiveServer:  # type: ignore[no-untyped-def]
     return server_factory(database_url=database_url)  # type: ignore[no-any-return]
 
 
