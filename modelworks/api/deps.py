@@ -29,7 +29,7 @@ def get_store(request: Request) -> ObjectStore:
 
 def get_session(request: Request) -> Iterator[Session]:
     db: Database = request.app.state.db
-    with db.session() as session:
+    with db.session(readonly=request.method in ("GET", "HEAD")) as session:
         yield session
 
 

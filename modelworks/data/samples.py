@@ -116,7 +116,7 @@ def list_samples(
 ) -> tuple[int, list[Sample]]:
     where = [Sample.dataset_id == dataset.id, search.state_filter(sample_state)]
     if label_name:
-        where.append(search.label_filter(label_name, label_type))
+        where.append(search.label_filter(label_name, label_type, dataset.id))
     if low_score is not None or high_score is not None:
         where.append(search.score_filter(low_score, high_score))
     if sample_type is not None:
@@ -127,8 +127,15 @@ def list_samples(
         ordering = (Sample.create_time.asc(), Sample.id.asc())
     else:
         ordering = (Sample.create_time.desc(), Sample.id.desc())
-    rows = session.scalars(select(Sample).where(*where).order_by(*ordering).offset(offset).limit(limit))
-    return total, list(rows)
+    # The page's ids first (answered from the listing index), then only those rows: a deep page
+    # no longer reads every skipped row in full.
+    ids = list(
+        session.scalars(select(Sample.id).where(*where).order_by(*ordering).offset(offset).limit(limit))
+    )
+    if not ids:
+        return total, []
+    by_id = {s.id: s for s in session.scalars(select(Sample).where(Sample.id.in_(ids)))}
+    return total, [by_id[i] for i in ids if i in by_id]
 
 
 def refresh_status(session: Session, sample_ids: Iterable[str]) -> None:

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
 
 from modelworks.data.constants import STATE_TO_STATUS, TEAM_STATES
@@ -36,9 +36,20 @@ def state_filter(sample_state: str | None) -> ColumnElement[bool]:
     raise InvalidArgument(f"unknown state '{sample_state}'; known: {known}", field="sample_state")
 
 
-def label_filter(name: str, label_type: int | None = None) -> ColumnElement[bool]:
+def label_filter(
+    name: str, label_type: int | None = None, dataset_id: str | None = None
+) -> ColumnElement[bool]:
+    """Samples carrying the label. With ``dataset_id`` it is an IN over the (dataset_id, name,
+    sample_id) index, which both databases answer from the index alone."""
+    if dataset_id is not None:
+        ids = select(SampleLabel.sample_id).where(
+            SampleLabel.dataset_id == dataset_id, SampleLabel.name == name
+        )
+        if label_type is not None:
+            ids = ids.where(SampleLabel.type == label_type)
+        return Sample.id.in_(ids)
     label = aliased(SampleLabel)
-    where = [label.sample_id == Sample.id, label.name == name]
+    where = [label.sample_id == Sample.id, label.dataset_id == Sample.dataset_id, label.name == name]
     if label_type is not None:
         where.append(label.type == label_type)
     return exists().where(*where)
@@ -59,7 +70,11 @@ def score_filter(low: float | None, high: float | None) -> ColumnElement[bool]:
     if low is None and high is None:
         return true()
     label = aliased(SampleLabel)
-    where: list[ColumnElement[bool]] = [label.sample_id == Sample.id, label.score.is_not(None)]
+    where: list[ColumnElement[bool]] = [
+        label.sample_id == Sample.id,
+        label.dataset_id == Sample.dataset_id,
+        label.score.is_not(None),
+    ]
     if low is not None:
         where.append(label.score >= low)
     if high is not None:
@@ -71,7 +86,7 @@ def _search_label(raw: Any, field: str) -> ColumnElement[bool]:
     if not isinstance(raw, dict):
         raise InvalidArgument("must be an object", field=field)
     label = aliased(SampleLabel)
-    where: list[ColumnElement[bool]] = [label.sample_id == Sample.id]
+    where: list[ColumnElement[bool]] = [label.sample_id == Sample.id, label.dataset_id == Sample.dataset_id]
     if raw.get("name"):
         where.append(label.name == str(raw["name"]))
     if raw.get("type") is not None:

@@ -18,6 +18,9 @@ from modelworks.storage import ObjectInfo, parse_obs_path
 
 log = logging.getLogger(__name__)
 BATCH = 500
+ANALYZE_AFTER = 1000
+"""An import that adds this many samples refreshes the planner's statistics (PostgreSQL), so the
+first listings after a large import do not sort the whole dataset on empty-table estimates."""
 MAX_REPORTED_ERRORS = 1000
 
 
@@ -31,9 +34,13 @@ class ImportTask(TaskHandler):
     kind = IMPORT_KIND
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
-        via_format = run_annotated_import(ctx)  # manifests and annotation formats (VOC, COCO ...)
-        if via_format is not None:
-            return via_format
+        # manifests and annotation formats (VOC, COCO ...) first, else plain files
+        result = run_annotated_import(ctx) or self._index_files(ctx)
+        if result.get("imported_sample_count", 0) >= ANALYZE_AFTER:
+            ctx.db.analyze("samples", "sample_labels")
+        return result
+
+    def _index_files(self, ctx: TaskContext) -> dict[str, Any]:
         payload = ctx.payload
         dataset_id = payload["dataset_id"]
         with ctx.db.session() as session:

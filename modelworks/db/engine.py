@@ -41,18 +41,29 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # Take the write lock at BEGIN so two writers queue instead of failing on upgrade.
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            # Readers get a plain deferred BEGIN: in WAL mode they read a snapshot beside a writer
+            # instead of queueing behind it for the write lock.
+            self.read_engine: Engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
+            )
+            event.listen(self.read_engine, "connect", _sqlite_pragmas)
+            event.listen(self.read_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.read_engine = self.engine
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def backend(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
-        s = self.sessions()
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error.
+
+        ``readonly`` sessions (GET requests) may not write on SQLite: they hold no write lock."""
+        s = self.read_sessions() if readonly else self.sessions()
         try:
             yield s
             s.commit()
@@ -77,5 +88,14 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def analyze(self, *tables: str) -> None:
+        """Refresh the query planner's statistics of ``tables`` (PostgreSQL; SQLite plans without)."""
+        if self.is_sqlite:
+            return
+        with self.engine.begin() as conn:
+            for table in tables:
+                conn.exec_driver_sql(f'ANALYZE "{table}"')
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
