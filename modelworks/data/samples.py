@@ -122,7 +122,21 @@ def list_samples(
     if sample_type is not None:
         where.append(Sample.sample_type == sample_type)
     where.append(search.all_of(search.parse_conditions(search_conditions)))
-    total = session.scalar(select(func.count()).select_from(Sample).where(*where)) or 0
+    only_label = (
+        label_name
+        and not (sample_state or low_score is not None or high_score is not None or sample_type is not None)
+        and not search.parse_conditions(search_conditions)
+    )
+    if only_label:
+        # Counted on the label index alone, without visiting the samples.
+        count_query = select(func.count(SampleLabel.sample_id.distinct())).where(
+            SampleLabel.dataset_id == dataset.id, SampleLabel.name == label_name
+        )
+        if label_type is not None:
+            count_query = count_query.where(SampleLabel.type == label_type)
+        total = session.scalar(count_query) or 0
+    else:
+        total = session.scalar(select(func.count()).select_from(Sample).where(*where)) or 0
     if order == "asc":
         ordering = (Sample.create_time.asc(), Sample.id.asc())
     else:
