@@ -13,7 +13,8 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[ml]'
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
