@@ -18,6 +18,7 @@ from modelworks.api import (
     labels,
     samples,
     sync,
+    tasks,
     training,
     unimplemented,
     versions,
@@ -27,6 +28,7 @@ from modelworks.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from modelworks.compute import create_executor
 from modelworks.db import Database
 from modelworks.iam.service import bootstrap
+from modelworks.intelligent.service import INTELLIGENT_TASK_KIND
 from modelworks.jobs import Worker, load_handler_modules
 from modelworks.settings import Settings
 from modelworks.storage import create_store
@@ -48,10 +50,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stops: list[Callable[[], None]] = []
         if settings.embedded_worker:
-            # Separate lanes: a long training job never holds up imports, exports or versions.
-            stops.append(
-                Worker(db, store, executor, settings, exclude_kinds={TRAINING_JOB_KIND}).start_thread()
-            )
+            # Separate lanes: a long training job or auto-labeling run never holds up imports, exports
+            # or versions.
+            long_kinds = {TRAINING_JOB_KIND, INTELLIGENT_TASK_KIND}
+            stops.append(Worker(db, store, executor, settings, exclude_kinds=long_kinds).start_thread())
+            stops.append(Worker(db, store, executor, settings, kinds={INTELLIGENT_TASK_KIND}).start_thread())
             for _ in range(settings.embedded_training_workers):
                 stops.append(Worker(db, store, executor, settings, kinds={TRAINING_JOB_KIND}).start_thread())
         try:
@@ -83,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         exports.router,
         versions.router,
         sync.router,
+        tasks.router,
         *training.routers,
     ):
         app.include_router(router)

@@ -74,8 +74,9 @@ def sample_label_view(label: SampleLabel) -> dict[str, Any]:
 
 def sample_view(sample: Sample, labels: list[SampleLabel], source_url: str) -> dict[str, Any]:
     metadata = dict(sample.meta or {})
-    if sample.hard:
-        metadata["@modelarts:hard"] = float(sample.hard)
+    if sample.hard or sample.hard_coefficient is not None:
+        # As the reference's examples show them: a boolean and a number.
+        metadata["@modelarts:hard"] = bool(sample.hard)
     if sample.hard_coefficient is not None:
         metadata["@modelarts:hard_coefficient"] = sample.hard_coefficient
     view: dict[str, Any] = {

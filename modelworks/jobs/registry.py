@@ -19,6 +19,7 @@ BUILTIN_HANDLER_MODULES: list[str] = [
     "modelworks.data.versions",
     "modelworks.data.sync",
     "modelworks.training.task",
+    "modelworks.intelligent.handler",
 ]
 
 _handlers: dict[str, TaskHandler] = {}

@@ -1,0 +1,68 @@
+"""Feature extraction on the executor: a batch is split over its processes (or Ray workers), and the
+task is checked for a stop request while they work.
+
+Embedders pickle without their loaded runtime; each executor process keeps the embedders it loaded
+(by class and options), so the model is loaded once per process, not once per batch.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from modelworks.compute import Executor
+from modelworks.ml.features.base import Embedder
+from modelworks.ml.pipeline import embed_variant
+
+_loaded: dict[tuple[str, str], Embedder] = {}
+_lock = threading.Lock()
+
+
+def _key(embedder: Embedder) -> tuple[str, str]:
+    options = {k: v for k, v in vars(embedder).items() if not k.startswith("_")}
+    return type(embedder).__qualname__, repr(sorted(options.items()))
+
+
+def embed_remote(embedder: Embedder, items: Sequence[Any], variant: str) -> dict[str, np.ndarray]:
+    """Run in an executor process: the outputs of ``embedder`` (loaded once per process) for ``items``."""
+    key = _key(embedder)
+    with _lock:
+        embedder = _loaded.setdefault(key, embedder)
+    return embed_variant(embedder, items, variant)
+
+
+class ExecutorCompute:
+    """A ``compute_with`` for :mod:`modelworks.ml.pipeline` that spreads each batch over ``parts``
+    executor calls and calls ``check()`` (which raises to stop) every ``poll_seconds`` while waiting."""
+
+    def __init__(
+        self, executor: Executor, check: Callable[[], None], *, parts: int = 2, poll_seconds: float = 0.5
+    ) -> None:
+        self.executor = executor
+        self.check = check
+        self.parts = max(1, parts)
+        self.poll_seconds = poll_seconds
+
+    def __call__(self, embedder: Embedder, items: Sequence[Any], variant: str) -> dict[str, np.ndarray]:
+        if not items:
+            return {name: np.zeros((0, dim), np.float32) for name, dim in embedder.outputs.items()}
+        size = -(-len(items) // self.parts)
+        futures = [
+            self.executor.submit(embed_remote, embedder, list(items[start : start + size]), variant)
+            for start in range(0, len(items), size)
+        ]
+        try:
+            pending = set(futures)
+            while pending:
+                _, pending = concurrent.futures.wait(pending, timeout=self.poll_seconds)
+                self.check()
+            results = [f.result() for f in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        return {name: np.vstack([r[name] for r in results]) for name in results[0]}

@@ -1,0 +1,421 @@
+"""Intelligent tasks of a dataset (reference 16.1.64–16.1.67): checking a start request, queuing it,
+listing, describing and stopping tasks.
+
+A task is a row of the durable ``tasks`` table of kind ``intelligent-task`` (``handler.py`` runs it),
+with ``resource_id`` the dataset and ``resource_type`` ``dataset:<task_type>`` so that lists filter on
+an indexed column. The request's ``config`` is echoed back with the defaults that were applied; fields
+that have no meaning here (training flavors, pool ids, OBS log URLs ...) are kept and reported
+unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelworks.data.constants import (
+    IMAGE_CLASSIFICATION,
+    OBJECT_DETECTION,
+    STATUS_AUTO,
+    STATUS_MANUAL,
+    TEXT_CLASSIFICATION,
+)
+from modelworks.data.models import Dataset, Sample, SampleLabel
+from modelworks.db import now_ms
+from modelworks.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet
+from modelworks.jobs import Task, TaskStatus, request_cancel, submit
+from modelworks.ml.errors import NotEnoughLabels
+from modelworks.ml.estimators import MIN_LABELS, MIN_SAMPLES_PER_LABEL
+from modelworks.ml.hard_examples import HARD_REASONS
+
+INTELLIGENT_TASK_KIND = "intelligent-task"
+AUTO_LABEL, PRE_LABEL, AUTO_GROUPING, AUTO_DEPLOY = "auto-label", "pre-label", "auto-grouping", "auto-deploy"
+TASK_TYPES = {AUTO_LABEL: 0, PRE_LABEL: 1, AUTO_GROUPING: 2, AUTO_DEPLOY: 3}
+"""task_type -> the integer ``type`` of a RunningTask (the seed's legacy body sends ``"type": 2``)."""
+TYPE_NAMES = {number: name for name, number in TASK_TYPES.items()}
+
+# RunningTask.status
+QUEUING, INITIALIZING, RUNNING, FAILED, SUCCEEDED, STOPPING, STOPPED = -1, 0, 1, 2, 3, 4, 5
+
+AUTO_LABEL_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION, TEXT_CLASSIFICATION)
+GROUPING_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION)
+ALGORITHMS = ("fast", "accurate")
+TASK_RUNNING = "ModelArts.4997"
+"""Another intelligent task of the same kind is running on the dataset."""
+INVALID_CONFIG = "ModelArts.4384"
+SUCCESS_CODE = "ModelArts.4996"
+
+_SCOPE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+)\s*$")
+_GROUPING_FLAGS = ("ambiguity", "image_brightness", "image_colorfulness")
+_NAME = re.compile(r"^[\w.-]{1,64}$")
+
+
+def _invalid(message: str, field: str) -> InvalidArgument:
+    return InvalidArgument(message, field=field, error_code=INVALID_CONFIG)
+
+
+def _bool(config: dict[str, Any], key: str, default: bool, prefix: str = "config.") -> bool:
+    value = config.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise _invalid("must be true or false", prefix + key)
+    return value
+
+
+def _int(value: Any, field: str, low: int, high: int) -> int:
+    """An integer, also when sent as a string (the seed's grouping example sends ``"n_clusters": "2"``)."""
+    try:
+        number = int(value)
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise _invalid(f"must be an integer from {low} to {high}", field) from None
+    if not low <= number <= high:
+        raise _invalid(f"must be an integer from {low} to {high}", field)
+    return number
+
+
+def parse_confidence_scope(value: Any) -> tuple[float, float] | None:
+    if value in (None, ""):
+        return None
+    match = _SCOPE.match(str(value))
+    if match is None:
+        raise _invalid(
+            "must be two numbers from 0 to 1 separated by '-', e.g. 0.10-0.90", "config.confidence_scope"
+        )
+    low, high = float(match.group(1)), float(match.group(2))
+    if not 0 <= low <= high <= 1:
+        raise _invalid(
+            "must be two numbers from 0 to 1, the first not above the second", "config.confidence_scope"
+        )
+    return low, high
+
+
+def _task_type(body: dict[str, Any]) -> str:
+    raw = body.get("task_type")
+    if raw in (None, "") and body.get("type") is not None:
+        number = body["type"]
+        if isinstance(number, str) and number.isdigit():
+            number = int(number)
+        if number not in TYPE_NAMES:
+            raise _invalid(
+                "must be 0 (auto-label), 1 (pre-label), 2 (auto-grouping) or 3 (auto-deploy)", "type"
+            )
+        return TYPE_NAMES[number]
+    if raw in (None, ""):
+        return AUTO_LABEL
+    if raw not in TASK_TYPES:
+        raise _invalid(f"must be one of {', '.join(TASK_TYPES)}", "task_type")
+    return str(raw)
+
+
+def _sample_ids(config: dict[str, Any]) -> list[str]:
+    samples = config.get("samples")
+    if samples in (None, []):
+        return []
+    if not isinstance(samples, list):
+        raise _invalid("must be a list of SampleLabels objects", "config.samples")
+    ids = []
+    for i, item in enumerate(samples):
+        sid = item.get("sample_id") if isinstance(item, dict) else None
+        if not isinstance(sid, str) or not sid:
+            raise _invalid("is required", f"config.samples[{i}].sample_id")
+        ids.append(sid)
+    return ids
+
+
+def _label_counts(session: Session, dataset: Dataset) -> dict[str, int]:
+    """Human-labeled samples per label (auto labels waiting for confirmation do not teach)."""
+    rows = session.execute(
+        select(SampleLabel.name, func.count(SampleLabel.sample_id.distinct()))
+        .join(Sample, Sample.id == SampleLabel.sample_id)
+        .where(
+            SampleLabel.dataset_id == dataset.id,
+            SampleLabel.annotated_by != "auto",
+            Sample.status == STATUS_MANUAL,
+        )
+        .group_by(SampleLabel.name)
+    )
+    return {name: int(count) for name, count in rows}
+
+
+def check_labels(session: Session, dataset: Dataset) -> dict[str, int]:
+    """Fail fast, before anything is queued, when the human labels are too few to learn from."""
+    counts = _label_counts(session, dataset)
+    if len(counts) < MIN_LABELS:
+        raise NotEnoughLabels(
+            f"auto labeling needs at least {MIN_LABELS} labels with {MIN_SAMPLES_PER_LABEL} labeled samples "
+            f"each; the dataset has {len(counts)} label(s) in use"
+        )
+    few = sorted(name for name, n in counts.items() if n < MIN_SAMPLES_PER_LABEL)
+    if few:
+        raise NotEnoughLabels(
+            f"auto labeling needs at least {MIN_SAMPLES_PER_LABEL} labeled samples per label; too few for: "
+            + ", ".join(few)
+        )
+    return counts
+
+
+def _running(session: Session, dataset: Dataset, task_type: str) -> Task | None:
+    return session.scalar(
+        select(Task).where(
+            Task.resource_id == dataset.id,
+            Task.kind == INTELLIGENT_TASK_KIND,
+            Task.resource_type == f"dataset:{task_type}",
+            Task.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+        )
+    )
+
+
+def create_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Task:
+    """Check a start request (16.1.65) and queue it; the caller's commit makes it visible to workers."""
+    task_type = _task_type(body)
+    raw = body.get("config")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise _invalid("must be an object", "config")
+    config = dict(raw)
+    if task_type in (PRE_LABEL, AUTO_DEPLOY):
+        raise NotImplementedYet(
+            f"task_type {task_type}: it needs the model and service registry, which Modelworks does not "
+            "implement yet; use auto-label (active learning) or auto-grouping."
+        )
+    name = config.get("name") or body.get("task_name")
+    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+        raise _invalid("must be 1-64 letters, digits, '_', '-' or '.'", "config.name")
+    description = config.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 256):
+        raise _invalid("must be a string of at most 256 characters", "config.description")
+    sample_ids = _sample_ids(config)
+    if sample_ids:
+        found = session.scalar(
+            select(func.count())
+            .select_from(Sample)
+            .where(Sample.dataset_id == dataset.id, Sample.id.in_(sample_ids))
+        )
+        if found != len(set(sample_ids)):
+            raise NotFound(
+                "config.samples names samples that are not in the dataset", error_code="ModelArts.4420"
+            )
+
+    payload: dict[str, Any] = {"dataset_id": dataset.id, "task_type": task_type, "sample_ids": sample_ids}
+    if task_type == AUTO_LABEL:
+        if dataset.dataset_type not in AUTO_LABEL_TYPES:
+            raise _invalid(
+                "auto labeling supports image classification, object detection and text classification "
+                "datasets",
+                "task_type",
+            )
+        algorithm = config.get("algorithm_type") or "fast"
+        if algorithm not in ALGORITHMS:
+            raise _invalid("must be fast or accurate", "config.algorithm_type")
+        config["algorithm_type"] = algorithm
+        scope = parse_confidence_scope(config.get("confidence_scope"))
+        collect = _bool(body, "collect_key_sample", False, prefix="")
+        config["collect_sample"] = _bool(config, "collect_sample", True)
+        rule = config.get("collect_rule") or "all"
+        if rule != "all":
+            raise _invalid("only 'all' is available", "config.collect_rule")
+        config["collect_rule"] = rule
+        config["stop_time"] = _int(config.get("stop_time", 15), "config.stop_time", 1, 24 * 60)
+        check_labels(session, dataset)
+        payload.update(algorithm=algorithm, collect_key_sample=collect, confidence_scope=scope)
+    else:
+        if dataset.dataset_type not in GROUPING_TYPES:
+            raise _invalid("auto grouping supports image datasets", "task_type")
+        config["n_clusters"] = _int(config.get("n_clusters", 10), "config.n_clusters", 2, 1000)
+        for flag in _GROUPING_FLAGS:
+            config[flag] = _bool(config, flag, False)
+        result_type = config.get("result_type")
+        if result_type is None and body.get("export_type") is not None:
+            result_type = body["export_type"]  # the seed's legacy grouping body
+        result_type = _int(1 if result_type is None else result_type, "config.result_type", 0, 1)
+        config["result_type"] = result_type
+        prop = config.get("property")
+        if result_type == 1 and (
+            not isinstance(prop, str) or not prop.strip() or prop.startswith("@modelarts:")
+        ):
+            raise _invalid(
+                "is required to save groups to samples (a sample attribute name)", "config.property"
+            )
+        payload.update(
+            n_clusters=config["n_clusters"],
+            measures=[flag for flag in _GROUPING_FLAGS if config[flag]],
+            result_type=result_type,
+            property=prop,
+        )
+    running = _running(session, dataset, task_type)
+    if running is not None:
+        raise Conflict(
+            f"task {running.id} ({task_type}) is still running on this dataset; stop it or wait for it",
+            error_code=TASK_RUNNING,
+        )
+    payload["config"] = config
+    payload["name"] = name or f"{task_type}-{now_ms()}"
+    payload["model_id"] = body.get("model_id")
+    return submit(
+        session,
+        kind=INTELLIGENT_TASK_KIND,
+        project_id=dataset.project_id,
+        payload=payload,
+        resource_type=f"dataset:{task_type}",
+        resource_id=dataset.id,
+        max_attempts=2,
+    )
+
+
+def _query(dataset: Dataset) -> Any:
+    return select(Task).where(Task.resource_id == dataset.id, Task.kind == INTELLIGENT_TASK_KIND)
+
+
+def list_tasks(
+    session: Session,
+    dataset: Dataset,
+    *,
+    task_type: str | None,
+    task_name: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Task], bool]:
+    """Tasks of a dataset, newest first; without ``type`` the auto-labeling ones (active learning and
+    pre-labeling), as 16.1.64 says. Also whether a one-click deployment is running."""
+    if task_type not in (None, "") and task_type not in TASK_TYPES:
+        raise InvalidArgument(f"must be one of {', '.join(TASK_TYPES)}", field="type")
+    types = [task_type] if task_type else [AUTO_LABEL, PRE_LABEL]
+    query = _query(dataset).where(Task.resource_type.in_([f"dataset:{t}" for t in types]))
+    rows = list(session.scalars(query.order_by(Task.created_at.desc(), Task.id.desc())))
+    if task_name:
+        rows = [t for t in rows if task_name.lower() in str(t.payload.get("name", "")).lower()]
+    deploying = session.scalar(
+        _query(dataset)
+        .where(
+            Task.resource_type == f"dataset:{AUTO_DEPLOY}",
+            Task.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+        )
+        .limit(1)
+    )
+    return len(rows), rows[offset : offset + limit], deploying is not None
+
+
+def get_task(session: Session, dataset: Dataset, task_id: str, *, for_update: bool = False) -> Task:
+    query = _query(dataset).where(Task.id == task_id)
+    if for_update:
+        query = query.with_for_update()
+    task = session.scalar(query)
+    if task is None:
+        raise NotFound(f"Task '{task_id}' does not exist.", error_code="ModelArts.4353")
+    return task
+
+
+def stop_task(session: Session, dataset: Dataset, task_id: str) -> Task:
+    """Ask a running task to stop (it writes nothing once it sees the request); a queued one ends now."""
+    task = get_task(session, dataset, task_id, for_update=True)
+    return request_cancel(session, task.id)
+
+
+def status_code(task: Task) -> int:
+    if task.status == TaskStatus.QUEUED.value:
+        return QUEUING
+    if task.status == TaskStatus.RUNNING.value:
+        if task.cancel_requested:
+            return STOPPING
+        return RUNNING if (task.result or {}).get("stage") not in (None, "init") else INITIALIZING
+    if task.status == TaskStatus.SUCCEEDED.value:
+        return SUCCEEDED
+    if task.status == TaskStatus.CANCELLED.value:
+        return STOPPED
+    return FAILED
+
+
+def _time(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _counts(session: Session, dataset: Dataset) -> dict[str, int]:
+    rows = dict(
+        session.execute(
+            select(Sample.status, func.count()).where(Sample.dataset_id == dataset.id).group_by(Sample.status)
+        ).all()
+    )
+    return {
+        "total_sample_count": int(sum(rows.values())),
+        "annotated_sample_count": int(rows.get(STATUS_MANUAL, 0)),
+        "unconfirmed_sample_count": int(rows.get(STATUS_AUTO, 0)),
+    }
+
+
+def task_view(
+    session: Session, dataset: Dataset, task: Task, counts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """A RunningTask (16.1.66). Counts are the dataset's now, as ModelArts reports them."""
+    payload, result = task.payload or {}, dict(task.result or {})
+    counts = counts if counts is not None else _counts(session, dataset)
+    status = status_code(task)
+    end = task.finished_at or now_ms()
+    elapsed = (end - task.started_at) // 1000 if task.started_at else 0
+    code = task.error_code or (SUCCESS_CODE if status == SUCCEEDED else None)
+    message = task.error_msg or {
+        SUCCEEDED: "task executed successfully.",
+        STOPPED: "task stopped; the dataset is as it was before the task.",
+        STOPPING: "task is stopping.",
+    }.get(status)
+    public = {k: v for k, v in result.items() if k not in ("stage",)}
+    view: dict[str, Any] = {
+        "dataset_id": task.resource_id,
+        "task_id": task.id,
+        "task_name": payload.get("name"),
+        "type": TASK_TYPES.get(payload.get("task_type", AUTO_LABEL), 0),
+        "create_time": _time(task.created_at),
+        "status": status,
+        "progress": round(float(task.progress or 0.0), 2),
+        "elapsed_time": int(elapsed),
+        "code": code,
+        "message": message,
+        "error_code": task.error_code,
+        "error_msg": task.error_msg,
+        "error_detail": task.error_msg,
+        "result": public,
+        "config": payload.get("config", {}),
+        "model_id": payload.get("model_id"),
+        "model_name": result.get("model_name"),
+        "model_version": result.get("model_version"),
+        **counts,
+    }
+    return view
+
+
+def task_views(session: Session, dataset: Dataset, tasks: list[Task]) -> list[dict[str, Any]]:
+    counts = _counts(session, dataset)
+    return [task_view(session, dataset, t, counts) for t in tasks]
+
+
+_SUGGESTIONS = {
+    0: "Check whether the image contains objects of the dataset's labels; label them by hand if it does.",
+    1: "Check the predicted label; confirm it or correct it.",
+}
+
+
+def hard_details(reasons: list[int]) -> dict[str, dict[str, Any]]:
+    """``hard_details`` of a sample: a HardDetail (``id``, ``reason``, ``suggestion``, ``alo_name``) per
+    reason number."""
+    return {
+        str(r): {
+            "id": r,
+            "reason": HARD_REASONS.get(r, ""),
+            "suggestion": _SUGGESTIONS.get(
+                r, "Check the auto label; add similar samples to the labeled data."
+            ),
+            "alo_name": f"hard_reason_{r}",
+        }
+        for r in reasons
+    }
