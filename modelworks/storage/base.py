@@ -74,6 +74,11 @@ class ObjectStore(ABC):
         never a partial one. Create the bucket and any parent directories if missing. Refuse a
         directory path with InvalidPath."""
 
+    def write_stream(self, path: ObsPath, source: BinaryIO) -> None:
+        """Like ``write``, with the content read from ``source`` (from its current position to its end)
+        in chunks, so that a large object is never held in memory. Backends override this default."""
+        self.write(path, source.read())
+
     @abstractmethod
     def exists(self, path: ObsPath) -> bool:
         """True if ``path`` is an object, or a directory prefix with at least one object below it.

@@ -33,6 +33,8 @@ from modelworks.storage.base import (
 )
 from modelworks.storage.paths import ObsPath, validate_bucket
 
+_COPY_CHUNK = 4 * 1024 * 1024
+
 # Temporary files of in-flight atomic writes live next to their target under this prefix; listings
 # skip them so a reader never sees a half-written object.
 TMP_PREFIX = ".mwtmp-"
@@ -196,17 +198,20 @@ class LocalObjectStore(ObjectStore):
         require_file_path(path, "write")
         real = self._resolve(path)
         tmp = self._make_temp(os.path.dirname(real), path)
+        replaced = False
         try:
             fill(tmp)
             os.chmod(tmp, _FILE_MODE)
             # Readers see the old file or the new one: rename within one directory is atomic.
             # No fsync: atomicity towards concurrent readers is the contract, not crash durability.
             os.replace(tmp, real)
+            replaced = True
         except IsADirectoryError as exc:
             raise Conflict(f"cannot write {path}: a directory of that name exists") from exc
         finally:
-            with suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if not replaced:
+                with suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
     def _make_temp(self, directory: str, path: ObsPath) -> str:
         """Create ``directory`` if needed and an empty temp file in it; return the file's path."""
@@ -227,6 +232,13 @@ class LocalObjectStore(ObjectStore):
         def fill(tmp: str) -> None:
             with open(tmp, "wb") as f:
                 f.write(data)
+
+        self._publish(path, fill)
+
+    def write_stream(self, path: ObsPath, source: BinaryIO) -> None:
+        def fill(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                shutil.copyfileobj(source, f, _COPY_CHUNK)
 
         self._publish(path, fill)
 

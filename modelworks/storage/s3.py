@@ -9,6 +9,7 @@ in a key as glob patterns.
 from __future__ import annotations
 
 import builtins
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import suppress
@@ -25,6 +26,8 @@ from modelworks.storage.base import (
     require_file_path,
 )
 from modelworks.storage.paths import ObsPath, validate_bucket
+
+_PART_SIZE = 8 * 1024 * 1024
 
 # S3 refuses bucket names shorter than OBS paths allow (see paths.py).
 _S3_MIN_BUCKET_LEN = 3
@@ -225,6 +228,14 @@ class S3ObjectStore(ObjectStore):
                 self._known_buckets.discard(path.bucket)
             self._ensure_bucket(path.bucket)
             self._fs.pipe_file(self._full(path), data)
+
+    def write_stream(self, path: ObsPath, source: BinaryIO) -> None:
+        require_file_path(path, "write")
+        self._ensure_bucket(self._bucket(path.bucket))
+        # A multipart upload in 8 MiB parts: S3 shows the object only once the upload completes, so
+        # readers still see the old content or the new one, never a part of it.
+        with self._fs.open(self._full(path), "wb", block_size=_PART_SIZE) as target:
+            shutil.copyfileobj(source, target, _PART_SIZE)
 
     def delete(self, path: ObsPath) -> None:
         require_file_path(path, "delete")

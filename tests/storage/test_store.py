@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +31,22 @@ def test_write_read_round_trip(store: ObjectStore, bucket: str) -> None:
     assert store.read(_p(bucket, "empty")) == b""
     store.write(_p(bucket, "数据/ü b.txt"), b"unicode")
     assert store.read(_p(bucket, "数据/ü b.txt")) == b"unicode"
+
+
+def test_write_stream_copies_a_large_file_in_parts(store: ObjectStore, bucket: str, tmp_path: Path) -> None:
+    # 20 MiB: more than one part of the S3 multipart upload and of the local copy's chunks.
+    data = bytes(range(256)) * (20 * 4096) + b"tail"
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    path = _p(bucket, "streamed/big.bin")
+    store.write(path, b"old")
+    with source.open("rb") as f:
+        f.read(4)  # from the current position on
+        store.write_stream(path, f)
+    assert store.stat(path).size == len(data) - 4
+    assert store.read(path) == data[4:]
+    store.write_stream(_p(bucket, "streamed/empty"), io.BytesIO(b""))
+    assert store.read(_p(bucket, "streamed/empty")) == b""
 
 
 def test_overwrite_replaces_content(store: ObjectStore, bucket: str) -> None:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from typing import Any, ClassVar
 
 from modelworks.data.constants import SAMPLE_TEXT, sample_type_for
 from modelworks.errors import InvalidPath, ModelworksError, NotFound
-from modelworks.formats._common import CONTENT_SCHEME, feature_problem, parse_bool, resolve_source
+from modelworks.formats._common import (
+    CONTENT_SCHEME,
+    IO_THREADS,
+    feature_problem,
+    parse_bool,
+    read_many,
+    resolve_source,
+)
 from modelworks.formats.base import Annotation, Importer, ItemError, Record
 from modelworks.formats.manifest._types import NAMED_TYPES, label_type
 from modelworks.formats.voc._xml import VocError, parse_voc
@@ -19,6 +28,7 @@ _KNOWN_KEYS = frozenset(
     {"source", "usage", "hard", "hard-coefficient", "hard-reasons", "id", "sample-type", "annotation"}
 )
 _PEEK_BYTES = 64 * 1024
+_BATCH_LINES = 256
 
 
 class LineError(ValueError):
@@ -81,18 +91,51 @@ class ManifestImporter(Importer):
     def _read_manifest(
         self, store: ObjectStore, manifest: ObsPath, dataset_type: int
     ) -> Iterator[Record | ItemError]:
+        """Lines in batches: the VOC files a batch points to are read together on threads, then the
+        batch's records are built in order."""
         base = manifest.parent
-        with store.open_read(manifest) as lines:
+        with store.open_read(manifest) as lines, ThreadPoolExecutor(IO_THREADS) as pool:
+            batch: list[tuple[int, dict[str, Any] | LineError]] = []
             for number, raw in enumerate(lines, 1):
                 if not raw.strip():
                     continue
                 try:
-                    item: Record | ItemError = self._line(store, raw, number, base, dataset_type)
+                    batch.append((number, self._parse(raw, number)))
                 except LineError as exc:
-                    item = ItemError(str(manifest), f"line {number}: {exc}")
-                yield item
+                    batch.append((number, exc))
+                if len(batch) >= _BATCH_LINES:
+                    yield from self._batch(store, manifest, base, dataset_type, batch, pool)
+                    batch = []
+            yield from self._batch(store, manifest, base, dataset_type, batch, pool)
 
-    def _line(self, store: ObjectStore, raw: bytes, number: int, base: ObsPath, dataset_type: int) -> Record:
+    def _batch(
+        self,
+        store: ObjectStore,
+        manifest: ObsPath,
+        base: ObsPath,
+        dataset_type: int,
+        batch: list[tuple[int, dict[str, Any] | LineError]],
+        pool: ThreadPoolExecutor,
+    ) -> Iterator[Record | ItemError]:
+        wanted = []
+        for _, line in batch:
+            entries = line.get("annotation") if isinstance(line, dict) else None
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and entry.get("annotation-loc"):
+                    with suppress(InvalidPath):
+                        wanted.append(resolve_source(str(entry["annotation-loc"]), base))
+        fetched = read_many(store, wanted, pool)
+        for number, line in batch:
+            try:
+                if isinstance(line, LineError):
+                    raise line
+                item: Record | ItemError = self._record(store, line, base, dataset_type, fetched)
+            except LineError as exc:
+                item = ItemError(str(manifest), f"line {number}: {exc}")
+            yield item
+
+    @staticmethod
+    def _parse(raw: bytes, number: int) -> dict[str, Any]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -103,9 +146,16 @@ class ManifestImporter(Importer):
             raise LineError(f"not JSON ({exc.args[0] if exc.args else exc})") from exc
         if not isinstance(line, dict):
             raise LineError("not a JSON object")
-        return self._record(store, line, base, dataset_type)
+        return line
 
-    def _record(self, store: ObjectStore, line: dict[str, Any], base: ObsPath, dataset_type: int) -> Record:
+    def _record(
+        self,
+        store: ObjectStore,
+        line: dict[str, Any],
+        base: ObsPath,
+        dataset_type: int,
+        fetched: dict[ObsPath, bytes | BaseException] | None = None,
+    ) -> Record:
         source = line.get("source")
         if not isinstance(source, str) or not source.strip():
             raise LineError("no source")
@@ -142,11 +192,16 @@ class ManifestImporter(Importer):
         for entry in entries:
             if not isinstance(entry, dict):
                 raise LineError("an annotation is not a JSON object")
-            record.annotations.extend(self._annotations(store, entry, base, record))
+            record.annotations.extend(self._annotations(store, entry, base, record, fetched or {}))
         return record
 
     def _annotations(
-        self, store: ObjectStore, entry: dict[str, Any], base: ObsPath, record: Record
+        self,
+        store: ObjectStore,
+        entry: dict[str, Any],
+        base: ObsPath,
+        record: Record,
+        fetched: dict[ObsPath, bytes | BaseException],
     ) -> list[Annotation]:
         if not entry.get("type"):
             raise LineError("an annotation has no type")
@@ -158,7 +213,7 @@ class ManifestImporter(Importer):
         hard = _bool(entry.get("hard"), "annotation hard")
         coefficient = _float(entry.get("hard-coefficient"), "annotation hard-coefficient")
         if entry.get("annotation-loc"):
-            annotations = self._voc_annotations(store, entry, base, kind, record)
+            annotations = self._voc_annotations(store, entry, base, kind, record, fetched)
             for annotation in annotations:
                 annotation.annotated_by, annotation.creation_time = annotated_by, creation_time
                 if annotation.hard is None:
@@ -190,14 +245,23 @@ class ManifestImporter(Importer):
 
     @staticmethod
     def _voc_annotations(
-        store: ObjectStore, entry: dict[str, Any], base: ObsPath, kind: int, record: Record
+        store: ObjectStore,
+        entry: dict[str, Any],
+        base: ObsPath,
+        kind: int,
+        record: Record,
+        fetched: dict[ObsPath, bytes | BaseException],
     ) -> list[Annotation]:
         fmt = str(entry.get("annotation-format") or "PASCAL VOC")
         if fmt.upper().replace("_", " ") != "PASCAL VOC":
             raise LineError(f"annotation-format {fmt!r} is not supported (only PASCAL VOC)")
         location = str(entry["annotation-loc"])
         try:
-            data = store.read(resolve_source(location, base))
+            path = resolve_source(location, base)
+            got = fetched.get(path)
+            if isinstance(got, BaseException):
+                raise got
+            data = got if got is not None else store.read(path)
         except NotFound as exc:
             raise LineError(f"annotation file {location} does not exist") from exc
         except ModelworksError as exc:

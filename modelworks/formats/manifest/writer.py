@@ -11,6 +11,7 @@ from modelworks.errors import InvalidArgument
 from modelworks.formats._common import (
     CONTENT_SCHEME,
     SHAPE,
+    BackgroundWriter,
     SpooledObject,
     record_size,
     source_path,
@@ -67,6 +68,7 @@ class _Export:
     scheme: str
     dataset_type: int
     inline: bool
+    files: BackgroundWriter
     summary: ExportSummary = field(default_factory=ExportSummary)
     used: set[str] = field(default_factory=set)
 
@@ -116,7 +118,7 @@ class _Export:
             size=record_size(self.store, record),
             annotations=shapes,
         )
-        self.store.write(target, xml)
+        self.files.write(target, xml)
         self.summary.files.append(str(target))
         first = shapes[0]
         entry: dict[str, Any] = {
@@ -147,13 +149,18 @@ class ManifestExporter(Exporter):
         """Options: ``name`` (file stem, "manifest"), ``source_scheme`` ("obs://" or "s3://"),
         ``inline_boxes`` (detection shapes in the line's ``property`` instead of VOC files)."""
         dest = dest.as_dir()
-        run = _Export(store, dest, _scheme(options), dataset_type, bool(options.get("inline_boxes")))
         manifest = dest.join(f"{options.get('name') or 'manifest'}.manifest")
-        with SpooledObject() as out:
+        # VOC files are written on threads while the next lines are built; all are written before the
+        # manifest that names them is published.
+        with BackgroundWriter(store) as files, SpooledObject() as out:
+            run = _Export(
+                store, dest, _scheme(options), dataset_type, bool(options.get("inline_boxes")), files
+            )
             for record in records:
                 line = run.line(record)
                 out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
                 run.summary.samples += 1
+            files.close()
             out.publish(store, manifest)
         run.summary.files.append(str(manifest))
         return run.summary
