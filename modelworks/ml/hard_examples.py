@@ -48,12 +48,21 @@ HARD_REASONS: dict[int, str] = {
     8: _OFFSET.format("the saturation of the image"),
     9: _OFFSET.format("the color richness of the image"),
     10: _OFFSET.format("the definition of the image"),
+    11: _OFFSET.format("the number of frames of the image"),
+    12: _OFFSET.format("the standard deviation of area of image frames"),
+    13: _OFFSET.format("the aspect ratio of image frames"),
+    14: _OFFSET.format("the area portion of image frames"),
+    15: _OFFSET.format("the edge of image frames"),
+    16: _OFFSET.format("the brightness of image frames"),
+    17: _OFFSET.format("the definition of image frames"),
+    18: _OFFSET.format("the stack of image frames"),
     19: _AUGMENTED.format("GaussianBlur"),
     20: _AUGMENTED.format("fliplr"),
     21: _AUGMENTED.format("Crop"),
     22: _AUGMENTED.format("flipud"),
 }
-"""The reasons this module can give (the reference lists 0-30; 11-18 concern detection boxes)."""
+"""The reasons Modelworks gives (the reference lists 0-30). 11-18 concern the boxes ("frames") of object
+detection and are given by :mod:`modelworks.ml.detection.hard`."""
 
 QUALITY_REASONS: dict[str, int] = dict(zip(QUALITY_COLUMNS, range(5, 11), strict=True))
 """Quality column -> reason (resolution 5 ... sharpness 10)."""

@@ -21,9 +21,11 @@ from modelworks.ml.estimators import AccurateClassifier, check_enough_labels, cr
 from modelworks.ml.features.base import Embedder
 from modelworks.ml.features.cache import FeatureCache, embed_cached
 from modelworks.ml.features.efficientnet import ImageEmbedder
+from modelworks.ml.features.text import TextEmbedder
 from modelworks.ml.hard_examples import AUGMENTATION_REASONS, HardExampleMiner, HardExamples
 from modelworks.ml.images import AUGMENTATIONS
 from modelworks.ml.quality import measure_quality
+from modelworks.ml.text_features import with_lexical_features
 
 Progress = Callable[[str, float], None]
 ComputeWith = Callable[[Embedder, Sequence[Any], str], dict[str, np.ndarray]]
@@ -112,8 +114,13 @@ def auto_label(
     classifier_params: Mapping[str, Any] | None = None,
     progress: Progress = _no_progress,
     compute_with: ComputeWith | None = None,
+    lexical_weight: float | None = None,
 ) -> AutoLabelResult:
     """Label ``unlabeled`` from ``labeled`` (contents) and their ``labels`` with ``algorithm``.
+
+    Texts are classified on their MiniLM embeddings beside TF-IDF features of all the run's texts,
+    weighed by ``lexical_weight`` (default 1; 0 for the embeddings alone): see
+    :mod:`modelworks.ml.text_features`.
 
     With ``collect_hard`` the predictions are scored as hard examples; image quality measures and (with
     ``augment_hard``, by default for "accurate") the augmented copies of the flagged samples add
@@ -128,6 +135,10 @@ def auto_label(
         embedder, items, cache, progress=progress, compute_with=compute_with
     )
     X = features[output]
+    if isinstance(embedder, TextEmbedder):
+        X = with_lexical_features(X, items, 1.0 if lexical_weight is None else lexical_weight)
+    elif lexical_weight:
+        raise ValueError(f"{embedder.name} embeds no texts: lexical features do not apply")
     X_labeled, X_unlabeled = X[: len(labeled)], X[len(labeled) :]
     timings["features"] = time.perf_counter() - clock
 
