@@ -5,14 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from modelworks.db import now_ms
-from modelworks.errors import Conflict, InvalidArgument, NotImplementedYet, PreconditionFailed
+from modelworks.errors import Conflict, Forbidden, InvalidArgument, NotImplementedYet, PreconditionFailed
 from modelworks.iam.service import Principal
 from modelworks.storage import ObjectStore, ObsPath
 from modelworks.training import params
+from modelworks.training.builtin import (
+    BUILTIN_ATTRIBUTE,
+    BUILTIN_SOURCE,
+    BuiltinAlgorithm,
+    builtin_algorithms,
+    find_builtin,
+    is_builtin_name,
+)
 from modelworks.training.engines import resolve_engine
 from modelworks.training.models import Algorithm, TrainingJob
 from modelworks.training.status import (
@@ -138,7 +146,7 @@ def _metadata(raw: Any, *, require_name: bool) -> dict[str, Any]:
 def _check_unique(session: Session, project_id: str, name: str, own_id: str | None = None) -> None:
     query = select(Algorithm.id).where(Algorithm.project_id == project_id, Algorithm.name == name)
     other = session.scalar(query)
-    if other is not None and other != own_id:
+    if is_builtin_name(name) or (other is not None and other != own_id):
         raise Conflict(
             f"Duplicate algorithm (name {name}).", error_code=DUPLICATE_ALGORITHM_NAME, http_status=400
         )
@@ -172,6 +180,10 @@ def create_algorithm(
 def get_algorithm(
     session: Session, project_id: str, algorithm_id: str, *, for_update: bool = False
 ) -> Algorithm:
+    """The project's algorithm, or a built-in one (an unsaved row, see ``builtin.catalog``)."""
+    builtin = find_builtin(algorithm_id)
+    if builtin is not None:
+        return builtin.as_algorithm(project_id)
     query = select(Algorithm).where(Algorithm.id == algorithm_id, Algorithm.project_id == project_id)
     algorithm = session.scalar(query.with_for_update() if for_update else query)
     if algorithm is None:
@@ -209,7 +221,10 @@ def list_algorithms(
     searches: str | None,
     workspace_id: str | None,
 ) -> tuple[int, int, list[Algorithm]]:
-    """(all algorithms of the project, those matching ``searches``, the requested page of them)."""
+    """(all algorithms of the project, those matching ``searches``, the requested page of them).
+
+    The built-in algorithms (in workspace "0") are listed among the project's own, in sort order.
+    """
     column = SORT_COLUMNS.get(sort_by)
     if column is None:
         raise InvalidArgument(
@@ -221,13 +236,63 @@ def list_algorithms(
     if workspace_id:
         base = base.where(Algorithm.workspace_id == workspace_id)
     query = base
-    for key, value in _searches(searches).items():
+    terms = _searches(searches)
+    for key, value in terms.items():
         target = Algorithm.name if key == "name" else Algorithm.description
         query = query.where(target.icontains(value, autoescape=True))
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    query = query.order_by(column.asc() if order == "asc" else column.desc(), Algorithm.id)
-    return total, count, list(session.scalars(query.offset(offset).limit(limit)))
+    builtins = (
+        [b.as_algorithm(project_id) for b in builtin_algorithms()] if workspace_id in (None, "", "0") else []
+    )
+    total = (session.scalar(select(func.count()).select_from(base.subquery())) or 0) + len(builtins)
+    builtins = [b for b in builtins if _matches(b, terms)]
+    count = (session.scalar(select(func.count()).select_from(query.subquery())) or 0) + len(builtins)
+    return total, count, _page(session, query, builtins, sort_by, order == "asc", offset, limit)
+
+
+def _matches(algorithm: Algorithm, terms: dict[str, str]) -> bool:
+    return all(value.lower() in str(getattr(algorithm, key)).lower() for key, value in terms.items())
+
+
+def _page(
+    session: Session,
+    query: Any,
+    builtins: list[Algorithm],
+    sort_by: str,
+    ascending: bool,
+    offset: int,
+    limit: int,
+) -> list[Algorithm]:
+    """One page of the stored algorithms of ``query`` and the unsaved ``builtins`` merged in sort order
+    (``sort_by``, then id). Each built-in's place is counted in the database, so the stored rows are
+    read one page at a time."""
+    column = SORT_COLUMNS[sort_by]
+    # By id, then (stable, also when reversed) by the sort key: the query's own order.
+    builtins = sorted(
+        sorted(builtins, key=lambda a: a.id), key=lambda a: getattr(a, sort_by), reverse=not ascending
+    )
+    placed: list[tuple[int, Algorithm]] = []
+    for i, algorithm in enumerate(builtins):
+        value = getattr(algorithm, sort_by)
+        before = column < value if ascending else column > value
+        ahead = query.where(or_(before, and_(column == value, Algorithm.id < algorithm.id)))
+        rows_ahead = session.scalar(select(func.count()).select_from(ahead.subquery())) or 0
+        placed.append((rows_ahead + i, algorithm))
+    on_page = [(position, a) for position, a in placed if offset <= position < offset + limit]
+    skipped = sum(1 for position, _ in placed if position < offset)
+    ordered = query.order_by(column.asc() if ascending else column.desc(), Algorithm.id)
+    rows = list(session.scalars(ordered.offset(offset - skipped).limit(limit - len(on_page))))
+    for position, algorithm in on_page:
+        rows.insert(position - offset, algorithm)
+    return rows
+
+
+def _refuse_builtin(algorithm_id: str, action: str) -> None:
+    builtin = find_builtin(algorithm_id)
+    if builtin is not None:
+        raise Forbidden(
+            f"Algorithm '{builtin.name}' is a built-in algorithm; it cannot be {action}.",
+            error_code=UNSUPPORTED_OPERATION,
+        )
 
 
 def modify_algorithm(
@@ -235,8 +300,9 @@ def modify_algorithm(
 ) -> Algorithm:
     """Replace the sections the body carries (metadata fields, job_config, requirements, advanced_config).
 
-    Jobs already created keep the algorithm they were created with.
+    Jobs already created keep the algorithm they were created with. Built-in algorithms are refused.
     """
+    _refuse_builtin(algorithm_id, "modified")
     algorithm = get_algorithm(session, project_id, algorithm_id, for_update=True)
     meta = _metadata(body.get("metadata"), require_name=False)
     if "name" in meta:
@@ -258,7 +324,9 @@ def modify_algorithm(
 
 
 def delete_algorithm(session: Session, project_id: str, algorithm_id: str) -> None:
-    """Delete the algorithm; refused while a job created from it is still pending or running."""
+    """Delete the algorithm; refused while a job created from it is still pending or running, and for
+    built-in algorithms."""
+    _refuse_builtin(algorithm_id, "deleted")
     algorithm = get_algorithm(session, project_id, algorithm_id, for_update=True)
     users = session.scalars(
         select(TrainingJob.name)
@@ -277,7 +345,9 @@ def delete_algorithm(session: Session, project_id: str, algorithm_id: str) -> No
 
 
 def algorithm_view(algorithm: Algorithm) -> dict[str, Any]:
-    """The algorithm as 5.1–5.4 answer it (``AlgorithmResponse``)."""
+    """The algorithm as 5.1–5.4 answer it (``AlgorithmResponse``); a built-in one says so in
+    ``source`` and ``attr_list``, and ``is_valid`` tells whether what it needs is installed."""
+    builtin: BuiltinAlgorithm | None = find_builtin(algorithm.id)
     return {
         "metadata": {
             "id": algorithm.id,
@@ -287,12 +357,12 @@ def algorithm_view(algorithm: Algorithm) -> dict[str, Any]:
             "ai_project": "default-ai-project",
             "user_name": algorithm.user_name,
             "domain_id": algorithm.domain_id,
-            "source": "custom",
+            "source": BUILTIN_SOURCE if builtin else "custom",
             "api_version": "v2",
-            "is_valid": True,
+            "is_valid": builtin.available() if builtin else True,
             "state": "",
             "tags": [],
-            "attr_list": [],
+            "attr_list": [BUILTIN_ATTRIBUTE, builtin.key] if builtin else [],
             "version_num": 0,
             "size": algorithm.size,
             "create_time": algorithm.create_time,

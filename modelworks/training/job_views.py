@@ -32,28 +32,49 @@ def algorithm_view(algorithm: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def task_names(job: TrainingJob) -> list[str]:
+    """The job's tasks as ModelArts names them: one per node, ``worker-0`` to ``worker-<n-1>``."""
+    count = int(((job.spec or {}).get("resource") or {}).get("node_count") or 1)
+    return [TASK_NAME] if count == 1 else [f"worker-{i}" for i in range(count)]
+
+
+def _task_statuses(job: TrainingJob) -> list[dict[str, Any]]:
+    """Each task's own end, where the runner recorded one (multi-node jobs); else the job's, per task."""
+    recorded: list[dict[str, Any]] = ((job.spec or {}).get("runtime") or {}).get("task_statuses") or []
+    if recorded:
+        return [{k: v for k, v in t.items() if v is not None} for t in recorded]
+    if job.exit_code is None and not job.message:
+        return []
+    statuses = []
+    for task in task_names(job):
+        task_status: dict[str, Any] = {"task": task, "message": job.message}
+        if job.exit_code is not None:
+            task_status["exit_code"] = job.exit_code
+        statuses.append(task_status)
+    return statuses
+
+
 def status_view(job: TrainingJob) -> dict[str, Any]:
     duration = ((job.end_time or now_ms()) - job.start_time) if job.start_time else 0
+    task_statuses = _task_statuses(job)
     status: dict[str, Any] = {
         "phase": job.phase,
         "secondary_phase": job.secondary_phase,
         "duration": max(0, duration),
         "start_time": job.start_time or 0,
-        "tasks": [TASK_NAME],
-        "task_statuses": [],
+        "tasks": task_names(job),
+        "task_statuses": task_statuses,
         "running_records": [],
     }
-    if job.exit_code is not None or job.message:
-        task_status: dict[str, Any] = {"task": TASK_NAME, "message": job.message}
-        if job.exit_code is not None:
-            task_status["exit_code"] = job.exit_code
-        status["task_statuses"].append(task_status)
     if job.start_time:
         record: dict[str, Any] = {"start_at": job.start_time // 1000, "start_type": "init_or_rescheduled"}
         if job.end_time:
+            # The task that ended the job: the first to fail (the others were stopped because of it).
+            failed = [t["task"] for t in task_statuses if t.get("exit_code")]
+            first_failure = ((job.spec or {}).get("runtime") or {}).get("first_failure")
             record["end_at"] = job.end_time // 1000
             record["end_reason"] = job.message or f"job {job.phase.lower()}"
-            record["end_related_task"] = TASK_NAME
+            record["end_related_task"] = first_failure or (failed[0] if failed else TASK_NAME)
         status["running_records"].append(record)
     return status
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from modelworks.db import now_ms
 from modelworks.errors import AuthError, NotFound
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.training.job_views import task_names
 from modelworks.training.status import LOG_NOT_GENERATED, TASK_NAME, TRAINING_JOB_NOT_FOUND
 
 if TYPE_CHECKING:
@@ -46,9 +47,10 @@ def log_object(job: TrainingJob, task: str = TASK_NAME) -> ObsPath:
 
 
 def check_task(job: TrainingJob, task: str) -> None:
-    if task != TASK_NAME:
+    tasks = task_names(job)
+    if task not in tasks:
         raise NotFound(
-            f"Training job '{job.id}' has no task '{task}'; its tasks are: {TASK_NAME}.",
+            f"Training job '{job.id}' has no task '{task}'; its tasks are: {', '.join(tasks)}.",
             error_code=TRAINING_JOB_NOT_FOUND,
         )
 
@@ -62,7 +64,7 @@ def _utf8_start(data: bytes) -> bytes:
 
 
 def read_log(
-    store: ObjectStore, job: TrainingJob, local: Path, *, tail: int | None = None
+    store: ObjectStore, job: TrainingJob, local: Path, *, tail: int | None = None, task: str = TASK_NAME
 ) -> tuple[bytes, int] | None:
     """(the log's last ``tail`` bytes, or all of it; its full size), or None if there is no log yet."""
     if local.is_file():
@@ -72,7 +74,7 @@ def read_log(
             f.seek(start)
             data = f.read(size - start)
         return (_utf8_start(data) if start else data), size
-    stored = log_object(job)
+    stored = log_object(job, task)
     if not store.is_file(stored):
         return None
     size = store.stat(stored).size
@@ -83,9 +85,9 @@ def read_log(
     return (_utf8_start(data) if start else data), size
 
 
-def preview(store: ObjectStore, job: TrainingJob, local: Path) -> dict[str, object]:
+def preview(store: ObjectStore, job: TrainingJob, local: Path, task: str = TASK_NAME) -> dict[str, object]:
     """The 5.11 answer: the latest part of the log (all of it up to 5 MB) and the sizes."""
-    found = read_log(store, job, local, tail=PREVIEW_MAX_BYTES)
+    found = read_log(store, job, local, tail=PREVIEW_MAX_BYTES, task=task)
     if found is None:
         return {"content": "", "current_size": 0, "full_size": 0}
     data, size = found
@@ -114,8 +116,8 @@ def check_signature(secret: str, project_id: str, job_id: str, task: str, expire
         raise AuthError("The log URL has expired or its signature is wrong.", error_code="ModelArts.0208")
 
 
-def full_log(store: ObjectStore, job: TrainingJob, local: Path) -> bytes:
-    found = read_log(store, job, local)
+def full_log(store: ObjectStore, job: TrainingJob, local: Path, task: str = TASK_NAME) -> bytes:
+    found = read_log(store, job, local, task=task)
     if found is None:
         raise NotFound("The log file is not generated yet.", error_code=LOG_NOT_GENERATED)
     return found[0]

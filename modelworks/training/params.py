@@ -6,7 +6,7 @@ Everything returns the normalized shape the responses use, so services store it 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from modelworks.errors import InvalidArgument, NotImplementedYet
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
@@ -189,29 +189,50 @@ def declared_channels(raw: Any, field: str, *, inputs: bool) -> list[dict[str, A
     return out
 
 
-def _remote_path(item: dict[str, Any], where: str, *, inputs: bool) -> ObsPath:
+class DatasetResolver(Protocol):
+    """Turns a job input's ``remote.dataset`` into the channel's ``remote`` (see ``dataset_inputs``)."""
+
+    def resolve(self, raw: Any, field: str) -> dict[str, Any]:
+        """``{"dataset": {...}, "obs": {"obs_url": <the version's manifest>}}`` for the dataset ``raw``
+        names; raises a domain error for an unknown or unpublished one."""
+        ...
+
+
+def _remote(
+    item: dict[str, Any], where: str, *, inputs: bool, datasets: DatasetResolver | None
+) -> dict[str, Any]:
+    """The channel's ``remote``: an OBS path (outputs are directories), or a resolved dataset input."""
     remote = item.get("remote")
     if not isinstance(remote, dict):
         raise InvalidArgument("is required (remote.obs.obs_url)", field=f"{where}.remote")
     if inputs and remote.get("dataset"):
-        raise NotImplementedYet(
-            f"{where}.remote.dataset: dataset inputs are not supported by Modelworks yet; give an OBS path "
-            "(remote.obs.obs_url), e.g. a published version's manifest directory."
-        )
+        if datasets is None:
+            raise NotImplementedYet(
+                f"{where}.remote.dataset: dataset inputs are not supported here; give an OBS path "
+                "(remote.obs.obs_url)."
+            )
+        return datasets.resolve(remote["dataset"], f"{where}.remote.dataset")
     obs = remote.get("obs")
     url = obs.get("obs_url") if isinstance(obs, dict) else None
     if not isinstance(url, str) or not url:
         raise InvalidArgument("is required", field=f"{where}.remote.obs.obs_url")
-    return parse_obs_path(url, field=f"{where}.remote.obs.obs_url")
+    path = parse_obs_path(url, field=f"{where}.remote.obs.obs_url")
+    return {"obs": {"obs_url": str(path if inputs else path.as_dir())}}
 
 
 def bound_channels(
-    raw: Any, field: str, *, inputs: bool, declared: list[dict[str, Any]] | None = None
+    raw: Any,
+    field: str,
+    *,
+    inputs: bool,
+    declared: list[dict[str, Any]] | None = None,
+    datasets: DatasetResolver | None = None,
 ) -> list[dict[str, Any]]:
     """A job's channels with their storage paths (``remote.obs.obs_url``) and how they reach the code.
 
     With ``declared`` (the algorithm's channels), every declared channel must be bound and no other.
-    Output paths are directories.
+    Output paths are directories. Inputs may name a dataset version (``remote.dataset``) when
+    ``datasets`` resolves them; the channel then also carries the version's manifest as its ``obs_url``.
     """
     if raw is None:
         raw = []
@@ -227,9 +248,7 @@ def bound_channels(
             raise InvalidArgument(
                 f"channel {name!r} is given twice", field=where, error_code=CHANNELS_MISMATCH
             )
-        path = _remote_path(item, where, inputs=inputs)
-        if not inputs:
-            path = path.as_dir()
+        remote = _remote(item, where, inputs=inputs, datasets=datasets)
         access = item.get("access_method") or "parameter"
         if access not in ACCESS_METHODS:
             raise InvalidArgument(
@@ -239,7 +258,7 @@ def bound_channels(
             "name": name,
             "description": check_description(item.get("description"), f"{where}.description"),
             "access_method": access,
-            "remote": {"obs": {"obs_url": str(path)}},
+            "remote": remote,
         }
     if declared is None:
         return list(given.values())

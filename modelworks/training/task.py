@@ -44,7 +44,7 @@ from modelworks.training.status import (
     TRAINING_JOB_KIND,
 )
 from modelworks.training.training_jobs import job_dir
-from modelworks.training.workspace import Workspace
+from modelworks.training.workspace import Launch, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +150,18 @@ class JobRunner:
             self.workspace.note(f"worker {self.ctx.worker_id} re-adopts the running task (pid {info.pid})")
         return process
 
-    def _start(self, job: TrainingJob) -> TaskProcess | None:
+    def _prepare(self, job: TrainingJob, where: str) -> tuple[Launch, dict[str, Any]] | None:
+        """Download code and inputs and build the command (Creating); None if that failed (Failed).
+
+        Returns the command and the job's algorithm with this host's channel paths; shared by the local
+        and the Ray runner (``where`` names where the task will run, for the log).
+        """
         self._update(phase=CREATING, secondary_phase=CREATING, host=hostname())
         runtime = job.spec["runtime"]
         engines = {e.key: e for e in available_engines()}
         self.workspace.reset()
         self.workspace.note(
-            f"training job {job.name} ({job.id}) starts on {hostname()}: flavor "
+            f"training job {job.name} ({job.id}) starts {where}: flavor "
             f"{job.spec['resource']['flavor_id']}, engine {job.algorithm['engine']['engine_id']}"
         )
         engine = engines.get(runtime["engine"])
@@ -181,6 +186,14 @@ class JobRunner:
             self.workspace.note(f"preparing the task failed: {exc.message}")
             self._finalize(job, FAILED, CREATE_FAILED, None, f"preparing the job failed: {exc.message}")
             return None
+        return prepared, algorithm
+
+    def _start(self, job: TrainingJob) -> TaskProcess | None:
+        ready = self._prepare(job, f"on {hostname()}")
+        if ready is None:
+            return None
+        prepared, algorithm = ready
+        runtime = job.spec["runtime"]
         self.workspace.note(f"starting: {' '.join(prepared.command)}")
         process = launch(
             prepared.command,
@@ -309,16 +322,28 @@ class JobRunner:
         self._finalize(job, phase, LOST if isinstance(error, WorkerDied) else phase, None, message)
 
 
+def job_runner(ctx: TaskContext) -> JobRunner:
+    """The runner for the executor the job was created for: Ray Jobs, or a local process group."""
+    runner = JobRunner(ctx)
+    job = runner._load()
+    if job is not None and job.spec.get("runtime", {}).get("executor") == "ray":
+        # Imported here: ray_jobs builds on JobRunner, and only Ray jobs need it.
+        from modelworks.training.ray_jobs import RayJobRunner
+
+        return RayJobRunner(ctx)
+    return runner
+
+
 class TrainingJobTask(TaskHandler):
-    """Runs a training job; see ``JobRunner``."""
+    """Runs a training job; see ``JobRunner`` and ``modelworks.training.ray_jobs.RayJobRunner``."""
 
     kind = TRAINING_JOB_KIND
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
-        return JobRunner(ctx).run()
+        return job_runner(ctx).run()
 
     def on_failed(self, ctx: TaskContext, error: BaseException) -> None:
-        JobRunner(ctx).give_up(error)
+        job_runner(ctx).give_up(error)
 
 
 register(TrainingJobTask())

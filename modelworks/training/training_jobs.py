@@ -28,6 +28,8 @@ from modelworks.jobs import Task, TaskStatus, request_cancel, submit
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore, parse_obs_path
 from modelworks.training import params
+from modelworks.training.builtin import builtin_algorithm
+from modelworks.training.dataset_inputs import ProjectDatasets
 from modelworks.training.engines import resolve_engine
 from modelworks.training.flavors import find_flavor
 from modelworks.training.logs import system_log_path
@@ -65,7 +67,14 @@ def channel_dir(home: Path, job_id: str, name: str, *, inputs: bool) -> Path:
     return job_dir(home, job_id) / ("inputs" if inputs else "outputs") / f"{name}_0"
 
 
-def _spec(home: Path, raw: Any) -> dict[str, Any]:
+def ray_submission_id(job: TrainingJob) -> str | None:
+    """The Ray Jobs submission that runs the job, once one was submitted (``ray_jobs``)."""
+    runtime: dict[str, Any] = (job.spec or {}).get("runtime") or {}
+    return runtime.get("ray_submission_id")
+
+
+def _spec(home: Path, raw: Any, *, executor: str) -> dict[str, Any]:
+    """The stored spec. ``executor`` ("local" or "ray") is where the job will run, chosen from settings."""
     raw = raw if raw is not None else {}
     if not isinstance(raw, dict):
         raise InvalidArgument("must be an object", field="spec")
@@ -80,10 +89,10 @@ def _spec(home: Path, raw: Any) -> dict[str, Any]:
     node_count = resource.get("node_count", 1)
     if not isinstance(node_count, int) or isinstance(node_count, bool) or node_count < 1:
         raise InvalidArgument("must be a positive integer", field="spec.resource.node_count")
-    if node_count > 1:
+    if node_count > 1 and executor != "ray":
         raise NotImplementedYet(
-            "spec.resource.node_count: multi-node training needs the Ray executor for training jobs, which "
-            "Modelworks does not implement yet; use node_count 1."
+            "spec.resource.node_count: multi-node training needs the Ray executor: set "
+            "MODELWORKS_RAY_ADDRESS to a Ray cluster, or use node_count 1."
         )
     if raw.get("volumes"):
         raise NotImplementedYet("spec.volumes: volumes are not supported by Modelworks yet.")
@@ -100,12 +109,12 @@ def _spec(home: Path, raw: Any) -> dict[str, Any]:
             "policy": "regular",
             "flavor_id": flavor.flavor_id,
             "flavor_name": flavor.flavor_name,
-            "node_count": 1,
+            "node_count": node_count,
             "flavor_detail": flavor.detail(),
         },
         "log_export_path": log_path,
         "auto_stop": _auto_stop(raw.get("auto_stop")),
-        "runtime": {"cores": flavor.cores, "memory_bytes": flavor.memory_bytes},
+        "runtime": {"cores": flavor.cores, "memory_bytes": flavor.memory_bytes, "executor": executor},
     }
 
 
@@ -158,18 +167,19 @@ def _algorithm(session: Session, store: ObjectStore, project_id: str, raw: Any) 
         raise InvalidArgument("is required (an algorithm id, or code_dir and boot_file)", field="algorithm")
     if raw.get("subscription_id") or raw.get("item_version_id"):
         raise NotImplementedYet(
-            "algorithm.subscription_id: subscribed and built-in algorithms are not supported by Modelworks "
-            "yet."
+            "algorithm.subscription_id: subscribed algorithms are not supported by Modelworks yet; built-in "
+            "algorithms are used by their id (GET /v2/{project_id}/algorithms)."
         )
     if raw.get("command"):
         raise NotImplementedYet("algorithm.command: custom images are not supported by Modelworks yet.")
     policies = raw.get("policies") or {}
     if (isinstance(policies, dict) and policies.get("auto_search")) or raw.get("autosearch_config_path"):
         raise NotImplementedYet("algorithm.policies.auto_search: hyperparameter search is not supported yet.")
+    datasets = ProjectDatasets(session, project_id)
     if raw.get("id"):
         row = session.scalar(
             select(Algorithm).where(Algorithm.id == raw["id"], Algorithm.project_id == project_id)
-        )
+        ) or builtin_algorithm(store, project_id, str(raw["id"]))
         if row is None:
             raise algorithm_not_found(str(raw["id"]), in_request=True)
         config = row.job_config
@@ -181,7 +191,7 @@ def _algorithm(session: Session, store: ObjectStore, project_id: str, raw: Any) 
             config["parameters"], raw.get("parameters"), config["parameters_customization"]
         )
         inputs = params.bound_channels(
-            raw.get("inputs"), "algorithm.inputs", inputs=True, declared=config["inputs"]
+            raw.get("inputs"), "algorithm.inputs", inputs=True, declared=config["inputs"], datasets=datasets
         )
         outputs = params.bound_channels(
             raw.get("outputs"), "algorithm.outputs", inputs=False, declared=config["outputs"]
@@ -191,7 +201,7 @@ def _algorithm(session: Session, store: ObjectStore, project_id: str, raw: Any) 
         code, boot = params.code_location(store, raw.get("code_dir"), raw.get("boot_file"), field="algorithm")
         engine = resolve_engine(raw.get("engine"), field="algorithm.engine")
         parameters = params.parameters(raw.get("parameters"), "algorithm.parameters")
-        inputs = params.bound_channels(raw.get("inputs"), "algorithm.inputs", inputs=True)
+        inputs = params.bound_channels(raw.get("inputs"), "algorithm.inputs", inputs=True, datasets=datasets)
         outputs = params.bound_channels(raw.get("outputs"), "algorithm.outputs", inputs=False)
         identity = {"name": ""}
     names = [p["name"] for p in parameters] + [c["name"] for c in inputs + outputs]
@@ -248,7 +258,7 @@ def create_training_job(
         raise Conflict(
             f"Duplicate training job (name {name}).", error_code=DUPLICATE_TRAINING_JOB_NAME, http_status=400
         )
-    spec = _spec(settings.home, body.get("spec"))
+    spec = _spec(settings.home, body.get("spec"), executor="ray" if settings.ray_address else "local")
     algorithm, engine_key = _algorithm(session, store, principal.project_id, body.get("algorithm"))
     spec["runtime"]["engine"] = engine_key
     job_id = str(uuid.uuid4())
@@ -309,8 +319,8 @@ def update_description(session: Session, project_id: str, job_id: str, body: dic
 def terminate(session: Session, project_id: str, job_id: str, body: dict[str, Any]) -> TrainingJob:
     """Stop a Creating, Pending or Running job.
 
-    A job whose process never started ends Terminated at once; otherwise it becomes Terminating and
-    the worker watching it (or the one that adopts it next) kills its process group.
+    A job whose process never started (nor was submitted to Ray) ends Terminated at once; otherwise it
+    becomes Terminating and the worker watching it (or the one that adopts it next) stops it.
     """
     action = body.get("action_type")
     if action != "terminate":
@@ -330,7 +340,8 @@ def terminate(session: Session, project_id: str, job_id: str, body: dict[str, An
         )
     now = now_ms()
     task = session.get(Task, job.task_id, with_for_update=True) if job.task_id else None
-    if task is not None and task.status == TaskStatus.QUEUED and job.pid is None:
+    never_started = job.pid is None and not ray_submission_id(job)
+    if task is not None and task.status == TaskStatus.QUEUED and never_started:
         request_cancel(session, task.id)
         job.phase = job.secondary_phase = TERMINATED
         job.message = "terminated before it started"

@@ -28,6 +28,7 @@ from typing import Any
 
 from modelworks.errors import InvalidArgument
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.training.dataset_inputs import materialise_manifest
 from modelworks.training.logs import log_file
 from modelworks.training.status import INVALID_OBS_PATH
 
@@ -194,7 +195,10 @@ class Workspace:
                 url = channel["remote"]["obs"]["obs_url"]
                 if inputs:
                     self.note(f"downloading input {channel['name']} from {url}")
-                    value = self.download_input(store, url, local, check)
+                    if channel["remote"].get("dataset"):
+                        value = materialise_manifest(store, url, local, check, self.note)
+                    else:
+                        value = self.download_input(store, url, local, check)
                 else:
                     local.mkdir(parents=True, exist_ok=True)
                     value = f"{local}/"

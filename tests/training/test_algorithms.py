@@ -103,12 +103,12 @@ def test_algorithm_lifecycle_and_listing(server: LiveServer, client: ModelArtsCl
     page = call(
         client, "list_algorithms", ListAlgorithmsRequest(limit=2, searches="name:resnet", sort_by="name")
     )
-    assert (page.total, page.count, len(page.items)) == (4, 2, 2)
+    assert (page.total, page.count, len(page.items)) == (4 + 3, 2, 2)  # and the 3 built-in algorithms
     assert [a.metadata.name for a in page.items] == ["resnet-b", "resnet-a"]
-    third = call(
-        client, "list_algorithms", ListAlgorithmsRequest(offset=2, limit=1, sort_by="name", order="asc")
+    sixth = call(
+        client, "list_algorithms", ListAlgorithmsRequest(offset=5, limit=1, sort_by="name", order="asc")
     )
-    assert [a.metadata.name for a in third.items] == ["resnet-a"]  # after bert and logreg
+    assert [a.metadata.name for a in sixth.items] == ["resnet-a"]  # after bert, builtin-* and logreg
 
     body = logreg_algorithm("logreg-renamed", parameters_customization=True)
     body.metadata.description = "renamed"

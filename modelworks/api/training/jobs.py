@@ -77,7 +77,7 @@ def preview_log(
     job = training_jobs.get_training_job(session, project_id, training_job_id)
     logs.check_task(job, task_id)
     local = logs.log_file(training_jobs.job_dir(settings.home, job.id), task_id)
-    return logs.preview(store, job, local)
+    return logs.preview(store, job, local, task_id)
 
 
 @router.get(JOB + "/tasks/{task_id}/logs/url")
@@ -123,7 +123,8 @@ async def log_content(
     headers = {}
     if disposition == "attachment":
         headers["Content-Disposition"] = f'attachment; filename="{job.name}-{task_id}.log"'
-    return Response(logs.full_log(store, job, local), media_type="text/plain; charset=utf-8", headers=headers)
+    content = logs.full_log(store, job, local, task_id)
+    return Response(content, media_type="text/plain; charset=utf-8", headers=headers)
 
 
 @router.get(JOB + "/metrics/{task_id}")
