@@ -16,7 +16,9 @@ from modelworks.api import (
     iam,
     imports,
     labels,
+    models,
     samples,
+    services,
     sync,
     tasks,
     training,
@@ -30,6 +32,7 @@ from modelworks.db import Database
 from modelworks.iam.service import bootstrap
 from modelworks.intelligent.service import INTELLIGENT_TASK_KIND
 from modelworks.jobs import Worker, load_handler_modules
+from modelworks.services.plane import ServicePlane
 from modelworks.settings import Settings
 from modelworks.storage import create_store
 from modelworks.training.status import TRAINING_JOB_KIND
@@ -45,10 +48,11 @@ def create_app(settings: Settings) -> FastAPI:
     store = create_store(settings)
     executor = create_executor(settings)
     load_handler_modules(settings)
+    service_plane = ServicePlane(db, store, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stops: list[Callable[[], None]] = []
+        stops: list[Callable[[], None]] = [service_plane.start()]
         if settings.embedded_worker:
             # Separate lanes: a long training job or auto-labeling run never holds up imports, exports
             # or versions.
@@ -75,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.db = db
     app.state.store = store
     app.state.executor = executor
+    app.state.services = service_plane
     install_error_handlers(app)
     for router in (
         health.router,
@@ -88,6 +93,8 @@ def create_app(settings: Settings) -> FastAPI:
         sync.router,
         tasks.router,
         *training.routers,
+        models.router,
+        *services.routers,
     ):
         app.include_router(router)
     unimplemented.install(app)

@@ -20,6 +20,7 @@ BUILTIN_HANDLER_MODULES: list[str] = [
     "modelworks.data.sync",
     "modelworks.training.task",
     "modelworks.intelligent.handler",
+    "modelworks.models.publish",
 ]
 
 _handlers: dict[str, TaskHandler] = {}

@@ -1,0 +1,129 @@
+"""The ``model-publish`` task: copies a new model's package into the models area and checks it.
+
+Checks, in order: the package has ``config.json``, ``customize_service.py`` and a model file of its
+engine; the inference code imports (in a process of its own) and defines one subclass of a
+``model_service`` base class; every pip dependency is installed here at a compatible version. All
+problems found are reported together in the model's ``failed_msg``. A retried attempt starts the copy
+over; a model deleted while it was being published leaves no files behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelworks.db import now_ms
+from modelworks.errors import ModelworksError
+from modelworks.jobs import TaskContext, TaskHandler, register
+from modelworks.models.models import Model
+from modelworks.models.package import (
+    MAX_PACKAGE_BYTES,
+    SERVICE_FILE,
+    dependency_problems,
+    download_package,
+    file_problems,
+    inference_code_problems,
+    local_package,
+    package_size,
+    stored_model_dir,
+    stored_model_root,
+)
+from modelworks.models.runtimes import find_engine
+from modelworks.models.status import FAILED, MODEL_PUBLISH_KIND, PUBLISHED, PUBLISHING
+from modelworks.storage import ObjectStore, parse_obs_path
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """One attempt of one model's publishing (see the module docstring)."""
+
+    def __init__(self, ctx: TaskContext):
+        self.ctx = ctx
+        self.model_id: str = ctx.payload["model_id"]
+        self.store: ObjectStore = ctx.store
+
+    def _load(self) -> Model | None:
+        with self.ctx.db.session() as s:
+            return s.get(Model, self.model_id)
+
+    def run(self) -> dict[str, Any]:
+        model = self._load()
+        if model is None or model.status != PUBLISHING:
+            return {"model_status": model.status if model else "deleted"}
+        source = parse_obs_path(self.ctx.payload["source_model_dir"])
+        target = stored_model_dir(model.id)
+        self.store.delete_prefix(stored_model_root(model.id))  # what an earlier attempt left
+        size = package_size(self.store, source)
+        if size == 0:
+            return self._finish([f"the package at {source} is empty or gone"], 0)
+        if size > MAX_PACKAGE_BYTES:
+            return self._finish([f"the package at {source} is larger than 20 GB ({size} bytes)"], size)
+        self.ctx.progress(10)
+        self.store.copy(source, target)
+        code = parse_obs_path(model.execution_code)
+        if not code.is_relative_to(source):
+            self.store.copy(code, target.join(SERVICE_FILE))
+        self.ctx.progress(50)
+        local = local_package(self.store, target)
+        if local is not None:
+            return self._finish(self._problems(model, local), package_size(self.store, target))
+        scratch = self.ctx.settings.home / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch, prefix=f"model-{model.id}-") as tmp:
+            local = download_package(self.store, target, Path(tmp) / "model")
+            return self._finish(self._problems(model, local), package_size(self.store, target))
+
+    def _problems(self, model: Model, local: Path) -> list[str]:
+        try:
+            engine = find_engine(model.model_type)
+        except ModelworksError as exc:
+            return [exc.message]
+        problems = file_problems(local, engine)
+        if (local / SERVICE_FILE).is_file():
+            self.ctx.check_cancelled()
+            _, code_problems = inference_code_problems(local)
+            problems += code_problems
+        self.ctx.progress(90)
+        return problems + dependency_problems(model.dependencies)
+
+    def _finish(self, problems: list[str], size: int) -> dict[str, Any]:
+        with self.ctx.db.session() as s:
+            model = s.get(Model, self.model_id, with_for_update=True)
+            if model is not None and model.status == PUBLISHING:
+                model.status = FAILED if problems else PUBLISHED
+                model.failed_msg = "; ".join(problems)
+                model.model_size = size
+                model.update_at = now_ms()
+        if model is None or problems:
+            # Deleted while it was being published, or not publishable: keep no copy.
+            self.store.delete_prefix(stored_model_root(self.model_id))
+        status = "deleted" if model is None else model.status
+        return {"model_status": status, "problems": problems}
+
+    def give_up(self, error: BaseException) -> None:
+        """The task will not run again: the model ends failed and its partial copy is removed."""
+        with self.ctx.db.session() as s:
+            model = s.get(Model, self.model_id, with_for_update=True)
+            if model is not None and model.status == PUBLISHING:
+                model.status = FAILED
+                model.failed_msg = f"publishing stopped: {getattr(error, 'message', None) or error}"
+                model.update_at = now_ms()
+        self.store.delete_prefix(stored_model_root(self.model_id))
+
+
+class ModelPublishTask(TaskHandler):
+    """Publishes one model; see ``Publisher``."""
+
+    kind = MODEL_PUBLISH_KIND
+
+    def run(self, ctx: TaskContext) -> dict[str, Any]:
+        return Publisher(ctx).run()
+
+    def on_failed(self, ctx: TaskContext, error: BaseException) -> None:
+        Publisher(ctx).give_up(error)
+
+
+register(ModelPublishTask())

@@ -1,0 +1,15 @@
+"""Real-time and batch services (reference chapter 8): deploy a model, run it, route calls to it.
+
+models       services, their instances, events, update logs and call statistics (tables)
+configs      checking request fields; normalized ``config`` entries with model snapshots
+specs        deployment specifications (8.5): flavors of this machine and custom sizes
+lifecycle    deploy, update, patch, scale, start, stop, delete, tags (rows only)
+queries      list, monitor, tags of a project; views: the reference's response shapes
+events       event logs (8.10) and update logs (8.11)
+supervisor   one per server: claims services (leases) and runs a keeper thread for each
+keeper       one service's instances: start, watch, restart, roll updates, stop, re-adopt
+instances    one model-server process (``modelworks.serving.server``) as a process group
+batch        batch services: input files or CSV rows in, results and a manifest out
+gateway      ``/v1/infers/{service_id}``: weighted model choice, instance balancing, counts
+plane        what ``create_app`` starts: the supervisor and the gateway
+"""

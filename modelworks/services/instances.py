@@ -1,0 +1,228 @@
+"""Model-server processes of a service on this host: their files, starting, adopting, probing.
+
+Each instance runs ``modelworks.serving.server`` as a process group of its own (led by the training
+launcher, which records the exit status), so it outlives the server that started it; its directory
+holds what a later supervisor needs to find it again::
+
+    <home>/services/<service_id>/
+        packages/<model_id>/model/        the model package, copied from storage once per service
+        instances/<instance_id>/
+            process.json                  host, pid, process group, start time (written at launch)
+            ready.json                    {"port", "pid"} once the model is loaded and the port bound
+            failure.txt                   why the package could not be loaded
+            exit_code                     the exit status, written by the launcher
+            instance.log                  the process's output
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelworks.services.models import ServiceInstance
+from modelworks.services.specs import Spec, instance_cpus
+from modelworks.serving.server import LOAD_FAILED_EXIT_CODE, parse_ready_file
+from modelworks.storage import ObjectStore, parse_obs_path
+from modelworks.training.process import ProcessInfo, TaskProcess, launch
+from modelworks.training.workspace import base_environment
+
+STOP_GRACE_SECONDS = 3.0
+_LOG_TAIL_BYTES = 4096
+
+
+def service_dir(home: Path, service_id: str) -> Path:
+    return home / "services" / service_id
+
+
+@dataclass(frozen=True)
+class InstanceFiles:
+    root: Path
+
+    @property
+    def process_file(self) -> Path:
+        return self.root / "process.json"
+
+    @property
+    def ready_file(self) -> Path:
+        return self.root / "ready.json"
+
+    @property
+    def failure_file(self) -> Path:
+        return self.root / "failure.txt"
+
+    @property
+    def exit_file(self) -> Path:
+        return self.root / "exit_code"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "instance.log"
+
+    def reset(self) -> None:
+        """Forget a previous run's outcome (the log is kept and appended to)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for path in (self.ready_file, self.failure_file, self.exit_file, self.process_file):
+            path.unlink(missing_ok=True)
+
+
+def instance_files(home: Path, service_id: str, instance_id: str) -> InstanceFiles:
+    return InstanceFiles(service_dir(home, service_id) / "instances" / instance_id)
+
+
+def package_dir(home: Path, service_id: str, model_id: str) -> Path:
+    return service_dir(home, service_id) / "packages" / model_id / "model"
+
+
+def fetch_package(store: ObjectStore, package: str, target: Path) -> int:
+    """Copy the model package at OBS path ``package`` into ``target`` once; returns the files copied.
+
+    Copied to a temporary directory renamed into place, so a half-copied package is never used.
+    """
+    if target.is_dir():
+        return 0
+    source = parse_obs_path(package).as_dir()
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    count = 0
+    for info in store.list(source):
+        relative = info.path.relative_to(source)
+        destination = staging / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        local = store.local_path(info.path)
+        if local is not None:
+            shutil.copyfile(local, destination)
+        else:
+            with store.open_read(info.path) as src, destination.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+        count += 1
+    staging.rename(target)
+    return count
+
+
+def start(
+    files: InstanceFiles, model_dir: Path, model_name: str, spec: Spec, slot: int, envs: dict[str, str]
+) -> TaskProcess:
+    """Launch one model server; its ``process.json`` is written before this returns."""
+    files.reset()
+    env = base_environment()
+    env.update(envs)
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "MODEL_NAME": model_name,
+            "MODEL_PATH": str(model_dir),
+            "MA_NUM_GPUS": "0",
+        }
+    )
+    # Numeric libraries size their thread pools from the machine, not from the CPU affinity.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(spec.cores)
+    command = [
+        sys.executable,
+        "-m",
+        "modelworks.serving.server",
+        "--model-dir",
+        str(model_dir),
+        "--model-name",
+        model_name,
+        "--ready-file",
+        str(files.ready_file),
+        "--failure-file",
+        str(files.failure_file),
+    ]
+    process = launch(
+        command,
+        cwd=model_dir,
+        env=env,
+        log_path=files.log,
+        exit_file=files.exit_file,
+        cpus=instance_cpus(spec, slot),
+        memory_bytes=0,
+    )
+    files.process_file.write_text(process.info.to_json())
+    return process
+
+
+def adopt(row: ServiceInstance, files: InstanceFiles) -> TaskProcess | None:
+    """The process of an instance started by an earlier supervisor, from its row or its process file."""
+    info: ProcessInfo | None = None
+    if row.pid is not None and row.pgid is not None:
+        info = ProcessInfo(row.host or "", row.pid, row.pgid, row.pid_create_time or 0.0)
+    elif files.process_file.is_file():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            info = ProcessInfo.from_json(files.process_file.read_text())
+    return TaskProcess(info, files.exit_file) if info is not None else None
+
+
+def ready_port(files: InstanceFiles) -> int | None:
+    """The port once the instance reported itself ready (``start`` removed an earlier run's file)."""
+    ready = parse_ready_file(files.ready_file)
+    return int(ready["port"]) if ready is not None else None
+
+
+def healthy(port: int, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def exit_cause(files: InstanceFiles, code: int | None) -> str:
+    """Why an instance ended: the load failure it recorded, else its last output line and exit status."""
+    if files.failure_file.is_file():
+        with contextlib.suppress(OSError):
+            text = files.failure_file.read_text().strip()
+            if text:
+                return text
+    status = _describe_code(code)
+    last = _last_log_line(files.log)
+    return f"{status}: {last}" if last else status
+
+
+def _describe_code(code: int | None) -> str:
+    if code is None:
+        return "the process ended without an exit status (it was killed with its launcher)"
+    if code < 0:
+        try:
+            return f"the process was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"the process was killed by signal {-code}"
+    if code == LOAD_FAILED_EXIT_CODE:
+        return "the model package could not be loaded"
+    return f"the process exited with code {code}"
+
+
+def _last_log_line(log: Path) -> str:
+    try:
+        with log.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - _LOG_TAIL_BYTES))
+            tail = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [
+        line.strip() for line in tail.splitlines() if line.strip() and not line.startswith("[Modelworks]")
+    ]
+    return lines[-1][:500] if lines else ""
+
+
+def log_tail(files: InstanceFiles, limit: int = _LOG_TAIL_BYTES) -> str:
+    try:
+        data = files.log.read_bytes()
+    except OSError:
+        return ""
+    return data[-limit:].decode("utf-8", errors="replace")
+
+
+def process_fields(process: TaskProcess) -> dict[str, Any]:
+    info = process.info
+    return {"host": info.host, "pid": info.pid, "pgid": info.pgid, "pid_create_time": info.create_time}
