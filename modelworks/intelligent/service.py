@@ -185,8 +185,9 @@ def create_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Tas
     config = dict(raw)
     if task_type in (PRE_LABEL, AUTO_DEPLOY):
         raise NotImplementedYet(
-            f"task_type {task_type}: it needs the model and service registry, which Modelworks does not "
-            "implement yet; use auto-label (active learning) or auto-grouping."
+            f"task_type {task_type} is not implemented by Modelworks yet; use auto-label (active learning) "
+            "or auto-grouping, or deploy a model by hand (POST /v1/{project_id}/models, then "
+            "POST /v1/{project_id}/services)."
         )
     name = config.get("name") or body.get("task_name")
     if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
