@@ -96,6 +96,7 @@ def test_auto_boxes_on_unlabeled_images_reach_the_map_threshold(live: LiveServer
     score = dd.mean_average_precision(
         [truth[n][0] for n in names], predicted, [truth[n][1] for n in names], data.labels
     )
+    print(f"mAP@0.5 {score:.3f}")  # shown with pytest -s
     assert score >= MIN_MAP, score
     hard = [s for s in samples if s["metadata"].get("@modelarts:hard") is True]
     assert 0 < len(hard) <= 0.25 * unlabeled + 1

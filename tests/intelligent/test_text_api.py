@@ -78,6 +78,7 @@ def test_text_auto_labels_reach_the_accuracy_threshold(live: LiveServer) -> None
         assert label["type"] == 100 and label["annotated_by"] == "auto"
         correct += label["name"] == truth[sample["sample_data"][0]]
     accuracy = correct / len(samples)
+    print(f"accuracy {accuracy:.3f}")  # shown with pytest -s
     assert accuracy >= MIN_ACCURACY, accuracy
     hard = [s for s in samples if s["metadata"].get("@modelarts:hard") is True]
     assert 0 < len(hard) <= 0.25 * unlabeled + 1
