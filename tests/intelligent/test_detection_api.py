@@ -20,7 +20,7 @@ from tests.ml import _detection_data as dd
 from tests.ml.conftest import have, require, require_fashion_mnist, require_image_model
 
 IMAGES = 160
-MIN_MAP = 0.5  # measured 0.70-0.78 at this size; the 600-image benchmark reaches 0.85 (fast)
+MIN_MAP = 0.5  # measured 0.68 at this size; the 600-image benchmark reaches 0.85 (fast)
 
 
 @pytest.fixture(scope="module")
