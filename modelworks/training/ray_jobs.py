@@ -291,6 +291,12 @@ class RayJobRunner(JobRunner):
         self, job: TrainingJob, sid: str, router: LogRouter, tail: RayLogTail | None, info: Any
     ) -> dict[str, Any]:
         self._copy_rest(sid, router, tail)
+        if job.start_time is None:
+            # A short job can end between two polls without ever being seen RUNNING: take its start
+            # from Ray (milliseconds), so that its duration is not 0.
+            started = getattr(info, "start_time", None)
+            self._update(start_time=int(started) if started else now_ms())
+            job = self._load() or job
         status = _status(info)
         code: int | None
         if status == "SUCCEEDED":
