@@ -7,9 +7,21 @@ detector    CenterNetDetector: the head as an estimator (fit on maps and boxes, 
 rescoring   a crop classifier's second opinion on each box's class ("accurate")
 hard        hard examples of detection (reasons 0, 1, 5-22)
 pipeline    auto_detect end to end, for the task layer to run on its executor
+trained     train_detector: a detector trained once, saved, loaded and run (model packages)
+evaluation  mean_average_precision of detected boxes (COCO's mAP at one IoU)
 """
 
 from modelworks.ml.detection.boxes import Box
+from modelworks.ml.detection.evaluation import mean_average_precision
 from modelworks.ml.detection.pipeline import ALGORITHMS, DetectionResult, auto_detect
+from modelworks.ml.detection.trained import TrainedDetector, train_detector
 
-__all__ = ["ALGORITHMS", "Box", "DetectionResult", "auto_detect"]
+__all__ = [
+    "ALGORITHMS",
+    "Box",
+    "DetectionResult",
+    "TrainedDetector",
+    "auto_detect",
+    "mean_average_precision",
+    "train_detector",
+]

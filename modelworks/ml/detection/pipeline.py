@@ -163,14 +163,18 @@ def auto_detect(
                     flags[name][rows] = values
             hard = miner.score(*args, inconsistent=flags)
         run.timings["hard_examples"] = time.perf_counter() - clock
-    boxes = [
-        [
-            Box(run.names[int(c)], float(x0), float(y0), float(x1), float(y1), float(s))
-            for (x0, y0, x1, y1), s, c in zip(d.boxes, d.scores, d.classes, strict=True)
-        ]
-        for d in kept
-    ]
+    boxes = [as_boxes(d, run.names) for d in kept]
     return DetectionResult(boxes, hard.hard, hard.coefficient, hard.reasons, run.computed, run.timings)
+
+
+def as_boxes(detections: Detections, names: Sequence[str]) -> list[Box]:
+    """One image's detections (image pixels) as labeled :class:`Box` es, in their order."""
+    return [
+        Box(names[int(c)], float(x0), float(y0), float(x1), float(y1), float(s))
+        for (x0, y0, x1, y1), s, c in zip(
+            detections.boxes, detections.scores, detections.classes, strict=True
+        )
+    ]
 
 
 @dataclass

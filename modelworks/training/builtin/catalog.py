@@ -235,12 +235,12 @@ register(
         key="object_detection",
         name="builtin-object-detection",
         description=(
-            "Object detection: a detector trained on the boxes of an object detection dataset version; "
-            "writes a ModelArts model package."
+            "Object detection: a CenterNet-style head trained over frozen EfficientNet-Lite0 (ImageNet) "
+            "feature maps. Trains on an object detection dataset version; writes a ModelArts model package."
         ),
         dataset_type=1,
         engine_name="PyTorch",
-        modules=("torch",),
+        modules=_IMAGE_MODULES,
         entry_point=DETECTOR,
         parameters=[
             _parameter(
@@ -250,6 +250,9 @@ register(
                 "Share of the labeled images held out for validation when the version has no EVAL samples.",
                 "0.05",
                 "0.9",
+            ),
+            _parameter(
+                "epochs", "20", "Integer", "Passes over the training images (at least 200 steps).", "1", "500"
             ),
         ],
     )
