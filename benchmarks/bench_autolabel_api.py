@@ -32,21 +32,10 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks._common import BenchmarkError, create_dataset, machine_note, server_on, wait_import  # noqa: E402
 from tests._client import SignedClient  # noqa: E402
+from tests.intelligent.test_tasks_api import NAMES, write_dataset  # noqa: E402
 from tests.ml import _fashion_mnist as fm  # noqa: E402
 
 DS = "/v2/{project_id}/datasets"
-NAMES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle-boot"]
-
-
-def write_images(root: Path, images: np.ndarray, labels: np.ndarray, labeled: np.ndarray) -> dict[str, int]:
-    truth = {}
-    for i, (blob, label, is_labeled) in enumerate(zip(fm.png_bytes(images), labels, labeled, strict=True)):
-        name = f"img{i:05d}.png"
-        folder = root / NAMES[label] if is_labeled else root
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(blob)
-        truth[name] = int(label)
-    return truth
 
 
 def run_task(client: SignedClient, dataset_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -97,7 +86,7 @@ def main() -> int:
     images, labels = images[: args.images], labels[: args.images]
     labeled = fm.balanced_labeled_mask(labels, args.labeled_fraction, seed=0)
     with server_on("sqlite") as live:
-        truth = write_images(live.storage_root / "bench" / "fm", images, labels, labeled)
+        truth = write_dataset(live.storage_root / "bench" / "fm", images, labels, labeled)
         client = live.signed()
         started = time.perf_counter()
         dataset_id = create_dataset(

@@ -22,12 +22,12 @@ def create_dataset(client: SignedClient, **body: Any) -> str:
     return str(response.json()["dataset_id"])
 
 
-def wait_import(client: SignedClient, dataset_id: str) -> dict[str, Any]:
+def wait_import(client: SignedClient, dataset_id: str, timeout: float = 30) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         tasks = client.get(f"{DS}/{dataset_id}/import-tasks").json()["import_tasks"]
         return tasks[0] if tasks and tasks[0]["status"] in ("COMPLETED", "FAILED") else None
 
-    return wait_for(done)  # type: ignore[no-any-return]
+    return wait_for(done, timeout=timeout)  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image
 
 from modelworks.ml.detection import Box
 from tests.conftest import LiveServer, run_server
+from tests.data.test_datasets_api import wait_import
 from tests.formats._datasets import Sample, voc_document
 from tests.intelligent.test_tasks_api import DS, all_pages, wait_task
 from tests.ml import _detection_data as dd
@@ -60,13 +60,7 @@ def test_auto_boxes_on_unlabeled_images_reach_the_map_threshold(live: LiveServer
     assert response.status_code == 201, response.text
     dataset_id = response.json()["dataset_id"]
 
-    def imported() -> dict[str, Any] | None:
-        tasks = client.get(f"{DS}/{dataset_id}/import-tasks").json()["import_tasks"]
-        return tasks[0] if tasks and tasks[0]["status"] in ("COMPLETED", "FAILED") else None
-
-    from tests.conftest import wait_for
-
-    assert wait_for(imported, timeout=120)["status"] == "COMPLETED"
+    assert wait_import(client, dataset_id, timeout=120)["status"] == "COMPLETED"
     assert client.get(f"{DS}/{dataset_id}/data-annotations/samples", sample_state="__ALL__").json()[
         "sample_count"
     ] == int(labeled.sum())

