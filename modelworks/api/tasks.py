@@ -23,7 +23,7 @@ def start_task(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    task = service.create_task(session, dataset, body)
+    task = service.create_task(session, dataset, body, principal=principal)
     return {"task_id": task.id}
 
 

@@ -36,8 +36,10 @@ from modelworks.db import now_ms
 from modelworks.errors import InvalidArgument, ModelworksError, NotFound, NotImplementedYet
 from modelworks.intelligent.compute import ExecutorCompute
 from modelworks.intelligent.service import (
+    AUTO_DEPLOY,
     AUTO_LABEL,
     INTELLIGENT_TASK_KIND,
+    PRE_LABEL,
     check_labels,
 )
 from modelworks.jobs import TaskContext, TaskHandler, register
@@ -365,8 +367,15 @@ class IntelligentTask(TaskHandler):
     kind = INTELLIGENT_TASK_KIND
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
-        if ctx.payload["task_type"] == AUTO_LABEL:
+        task_type = ctx.payload["task_type"]
+        if task_type == AUTO_LABEL:
             return self._auto_label(ctx)
+        if task_type in (PRE_LABEL, AUTO_DEPLOY):
+            # The tasks that deploy models import the service and training layers, which import this
+            # module's helpers: imported here, when such a task runs.
+            from modelworks.intelligent import deployment
+
+            return deployment.pre_label(ctx) if task_type == PRE_LABEL else deployment.auto_deploy(ctx)
         return self._auto_group(ctx)
 
     # -- auto labeling ----------------------------------------------------------------------------
@@ -629,6 +638,10 @@ class IntelligentTask(TaskHandler):
         # where the run stopped in its events.
         message = getattr(error, "message", None) or str(error) or type(error).__name__
         log.info("intelligent task %s ended: %s", ctx.task_id, message)
+        if ctx.payload.get("task_type") == PRE_LABEL:
+            from modelworks.intelligent import deployment
+
+            deployment.cleanup_after_failure(ctx)  # a worker that died left its temporary service
 
 
 def _grouping_path(dataset: Dataset, task_id: str) -> ObsPath:

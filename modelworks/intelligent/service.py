@@ -11,6 +11,7 @@ unchanged.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +28,13 @@ from modelworks.data.constants import (
 from modelworks.data.models import Dataset, Sample, SampleLabel
 from modelworks.db import now_ms
 from modelworks.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet
+from modelworks.iam.service import Principal
 from modelworks.jobs import Task, TaskStatus, request_cancel, submit
 from modelworks.ml.errors import NotEnoughLabels
 from modelworks.ml.estimators import MIN_LABELS, MIN_SAMPLES_PER_LABEL
 from modelworks.ml.hard_examples import HARD_REASONS
+from modelworks.services.configs import service_config
+from modelworks.services.status import REAL_TIME
 
 INTELLIGENT_TASK_KIND = "intelligent-task"
 AUTO_LABEL, PRE_LABEL, AUTO_GROUPING, AUTO_DEPLOY = "auto-label", "pre-label", "auto-grouping", "auto-deploy"
@@ -174,8 +178,13 @@ def _running(session: Session, dataset: Dataset, task_type: str) -> Task | None:
     )
 
 
-def create_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Task:
-    """Check a start request (16.1.65) and queue it; the caller's commit makes it visible to workers."""
+def create_task(
+    session: Session, dataset: Dataset, body: dict[str, Any], *, principal: Principal | None = None
+) -> Task:
+    """Check a start request (16.1.65) and queue it; the caller's commit makes it visible to workers.
+
+    ``principal`` (the caller) is kept with the task for the ones that act on the caller's behalf:
+    pre-label deploys a service, auto-deploy trains, registers and deploys a model."""
     task_type = _task_type(body)
     raw = body.get("config")
     if raw is None:
@@ -183,12 +192,6 @@ def create_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Tas
     if not isinstance(raw, dict):
         raise _invalid("must be an object", "config")
     config = dict(raw)
-    if task_type in (PRE_LABEL, AUTO_DEPLOY):
-        raise NotImplementedYet(
-            f"task_type {task_type} is not implemented by Modelworks yet; use auto-label (active learning) "
-            "or auto-grouping, or deploy a model by hand (POST /v1/{project_id}/models, then "
-            "POST /v1/{project_id}/services)."
-        )
     name = config.get("name") or body.get("task_name")
     if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
         raise _invalid("must be 1-64 letters, digits, '_', '-' or '.'", "config.name")
@@ -229,6 +232,42 @@ def create_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Tas
         config["stop_time"] = _int(config.get("stop_time", 15), "config.stop_time", 1, 24 * 60)
         check_labels(session, dataset)
         payload.update(algorithm=algorithm, collect_key_sample=collect, confidence_scope=scope)
+    elif task_type == PRE_LABEL:
+        from modelworks.intelligent.deployment import inference_configs, require_model_for
+
+        if dataset.dataset_type not in AUTO_LABEL_TYPES:
+            raise _invalid(
+                "pre-labeling supports image classification, object detection and text classification "
+                "datasets",
+                "task_type",
+            )
+        model_id = body.get("model_id") or config.get("model_id")
+        require_model_for(session, dataset.project_id, model_id, dataset)
+        body = {**body, "model_id": model_id}
+        entries = inference_configs(config.get("inf_config_list"), str(model_id))
+        try:
+            service_config(session, dataset.project_id, entries, REAL_TIME)
+        except InvalidArgument as exc:
+            field = exc.field or "config"
+            message = exc.message.removeprefix(f"{field}: ")
+            raise _invalid(message, field.replace("config", "config.inf_config_list", 1)) from exc
+    elif task_type == AUTO_DEPLOY:
+        from modelworks.intelligent.deployment import builtin_for
+
+        algorithm = builtin_for(dataset.dataset_type)
+        if algorithm is None:
+            raise _invalid(
+                "one-click deployment supports image classification, object detection and text "
+                "classification datasets",
+                "task_type",
+            )
+        if not algorithm.available():
+            raise NotImplementedYet(
+                f"the built-in algorithm {algorithm.name} needs packages this installation lacks "
+                "(install the ml extra)"
+            )
+        check_labels(session, dataset)
+        payload["dataset_type"] = dataset.dataset_type
     else:
         if dataset.dataset_type not in GROUPING_TYPES:
             raise _invalid("auto grouping supports image datasets", "task_type")
@@ -262,6 +301,8 @@ def create_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Tas
     payload["config"] = config
     payload["name"] = name or f"{task_type}-{now_ms()}"
     payload["model_id"] = body.get("model_id")
+    if principal is not None:
+        payload["principal"] = asdict(principal)
     return submit(
         session,
         kind=INTELLIGENT_TASK_KIND,

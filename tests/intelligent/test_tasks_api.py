@@ -130,7 +130,7 @@ def test_too_few_labels_fail_fast_with_a_clear_error(live: LiveServer, fashion: 
     scope = client.post(f"{DS}/{dataset_id}/tasks", {"config": {"confidence_scope": "0.9-0.1"}})
     assert scope.status_code == 400 and "config.confidence_scope" in scope.text
     pre = client.post(f"{DS}/{dataset_id}/tasks", {"task_type": "pre-label", "model_id": "m"})
-    assert pre.status_code == 501 and pre.json()["error_code"] == "ModelArts.0101"
+    assert pre.status_code == 400 and pre.json()["error_code"] == "ModelArts.3506", pre.text
     assert client.get(f"{DS}/{dataset_id}/tasks/nope").status_code == 404
 
 
