@@ -271,6 +271,21 @@ def test_pre_label_writes_the_models_own_predictions_and_removes_its_service(liv
     listed = client.get(f"{DS}/{dataset_id}/tasks").json()
     assert [t["type"] for t in listed["tasks"]] == [1]
 
+    # Confirming pre-labels is the documented label update: they become human labels.
+    confirm = autos[:3]
+    body = {
+        "samples": [
+            {"sample_id": s["sample_id"], "labels": [{"name": s["labels"][0]["name"], "type": 0}]}
+            for s in confirm
+        ]
+    }
+    assert client.put(f"{DS}/{dataset_id}/data-annotations/samples", body).status_code == 200
+    for s in confirm:
+        got = client.get(f"{DS}/{dataset_id}/data-annotations/samples/{s['sample_id']}").json()
+        assert got["labels"][0]["annotated_by"] == "human" and got["sample_status"] == "MANUAL_ANNOTATION"
+    remaining = client.get(f"{DS}/{dataset_id}/auto-annotations/samples", limit=1).json()
+    assert remaining["sample_count"] == 287
+
 
 def test_auto_deploy_trains_registers_and_deploys_a_service_that_answers(live: LiveServer) -> None:
     images, labels = fm.load("train")
