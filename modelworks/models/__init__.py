@@ -5,6 +5,7 @@
     runtimes.py  the AI engines this installation runs (6.1), one registry
     config.py    config.json / initial_config / request fields, checked and normalized
     package.py   finding a package in storage, its stored copy, the checks publishing runs
+    environments.py  pip dependencies the server lacks, installed per requirement set on each host
     service.py   create, get, list, delete (6.2-6.5)
     publish.py   the ``model-publish`` task: copy and check the package
     usage.py     the hook that keeps a model in use from being deleted
@@ -37,6 +38,11 @@ For services (chapter 8), everything is importable from here:
 ``register_usage_check(fn)`` with ``fn(session, model_id) -> list[str]`` (ids of services that use the
 model): deleting a model is refused (400, ModelArts.3009) while any check returns ids;
 ``services_using(session, model_id)`` asks them all.
+
+``environments.with_dependencies(command, env, home=, model_dir=, failure_file=, failure_exit_code=)``
+    The command and environment that run a process of a published model (``model_dir``: a local copy
+    of its ``model_dir``) with the pip dependencies the server lacks first on ``PYTHONPATH``, built
+    on this host first if needed; ``services.instances.start`` runs every instance this way.
 """
 
 from modelworks.models.models import Model

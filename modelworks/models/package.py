@@ -9,7 +9,6 @@ changes when its source is overwritten (a training job run again, a user's uploa
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import re
 import shutil
@@ -18,14 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
-
 from modelworks.errors import InvalidArgument
+from modelworks.models.environments import process_environment
 from modelworks.models.runtimes import ModelRuntime
 from modelworks.models.status import SOURCE_LOCATION_INVALID
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.training.logs import SYSTEM_BUCKET
+from modelworks.training.workspace import base_environment
 
 MODEL_DIR = "model"
 CONFIG_FILE = "config.json"
@@ -34,7 +32,6 @@ MAX_PACKAGE_BYTES = 20 * 1024**3
 """ModelArts refuses model files over 20 GB (ModelArts.3044)."""
 PROBE_TIMEOUT_SECONDS = 300
 _CHUNK = 1024 * 1024
-_OPERATORS = {"EXACT": "==", "ATLEAST": ">=", "ATMOST": "<=", "": ""}
 _OBS_URL_RE = re.compile(r"^https?://([a-z0-9][a-z0-9.-]*?)\.obs\.[^/]+/(.*)$")
 
 
@@ -125,55 +122,24 @@ def file_problems(local_dir: Path, engine: ModelRuntime) -> list[str]:
     return problems
 
 
-def _satisfies(installed: str, wanted: str, restraint: str) -> bool:
-    """Whether ``installed`` meets the restraint as pip reads ``==``, ``>=``, ``<=`` (so EXACT 2.13.0 is
-    met by a local build 2.13.0+cpu)."""
-    specifier = SpecifierSet(f"{_OPERATORS[restraint]}{Version(wanted)}")
-    return specifier.contains(Version(installed), prereleases=True)
-
-
-def dependency_problems(dependencies: list[dict[str, Any]]) -> list[str]:
-    """Each pip requirement that the server's environment does not satisfy, said in words.
-
-    Modelworks runs inference code in its own environment and installs nothing at deployment, so
-    a requirement must already be installed at a compatible version.
-    """
-    problems = []
-    for group in dependencies:
-        for package in group["packages"]:
-            name, wanted, restraint = (
-                package["package_name"],
-                package["package_version"],
-                package["restraint"],
-            )
-            spec = f"{name}{_OPERATORS[restraint]}{wanted}" if wanted else name
-            try:
-                installed = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                problems.append(f"dependency {spec}: not installed on this server")
-                continue
-            if not wanted:
-                continue
-            try:
-                ok = _satisfies(installed, wanted, restraint)
-            except InvalidVersion:
-                problems.append(f"dependency {spec}: {wanted!r} is not a version number")
-                continue
-            if not ok:
-                problems.append(f"dependency {spec}: this server has {name} {installed}")
-    return problems
-
-
-def inference_code_problems(local_dir: Path) -> tuple[dict[str, Any], list[str]]:
+def inference_code_problems(
+    local_dir: Path, packages: Path | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Import ``customize_service.py`` in a separate process (``_probe``) and find its service class.
 
     Returns what the probe found (``service_class``, ``base_class``) and the problems it reported.
-    A separate process keeps the user's code and its imports out of the server.
+    A separate process keeps the user's code and its imports out of the server; it sees the model's
+    own pip ``packages`` directory first (``environments``), as the model's instances do, and none of
+    the server's ``MODELWORKS_*`` settings.
     """
+    env = base_environment()
+    if packages is not None:
+        env.update(process_environment(packages, env))
     try:
         done = subprocess.run(
             [sys.executable, "-m", "modelworks.models._probe", str(local_dir)],
             cwd=local_dir,
+            env=env,
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT_SECONDS,

@@ -1,10 +1,12 @@
 """The ``model-publish`` task: copies a new model's package into the models area and checks it.
 
 Checks, in order: the package has ``config.json``, ``customize_service.py`` and a model file of its
-engine; the inference code imports (in a process of its own) and defines one subclass of a
-``model_service`` base class; every pip dependency is installed here at a compatible version. All
-problems found are reported together in the model's ``failed_msg``. A retried attempt starts the copy
-over; a model deleted while it was being published leaves no files behind.
+engine; the pip dependencies that the server's environment lacks can be installed (into the model's
+own environment on this host, see ``environments``); the inference code imports, with them, in a
+process of its own and defines one subclass of a ``model_service`` base class. All problems found are
+reported together in the model's ``failed_msg``. A published model's copy records its requirements
+(``.modelworks-requirements.txt``) for the hosts that run it. A retried attempt starts the copy over;
+a model deleted while it was being published leaves no files behind.
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ from typing import Any
 from modelworks.db import now_ms
 from modelworks.errors import ModelworksError
 from modelworks.jobs import TaskContext, TaskHandler, register
+from modelworks.models.environments import (
+    REQUIREMENTS_FILE,
+    DependencyError,
+    ensure_environment,
+    environments_root,
+    requirements_of,
+    write_requirements,
+)
 from modelworks.models.models import Model
 from modelworks.models.package import (
     MAX_PACKAGE_BYTES,
     SERVICE_FILE,
-    dependency_problems,
     download_package,
     file_problems,
     inference_code_problems,
@@ -32,7 +41,8 @@ from modelworks.models.package import (
 )
 from modelworks.models.runtimes import find_engine
 from modelworks.models.status import FAILED, MODEL_PUBLISH_KIND, PUBLISHED, PUBLISHING
-from modelworks.storage import ObjectStore, parse_obs_path
+from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.training.workspace import base_environment
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +76,18 @@ class Publisher:
         code = parse_obs_path(model.execution_code)
         if not code.is_relative_to(source):
             self.store.copy(code, target.join(SERVICE_FILE))
-        self.ctx.progress(50)
+        self.ctx.progress(30)
+        size = package_size(self.store, target)
         local = local_package(self.store, target)
         if local is not None:
-            return self._finish(self._problems(model, local), package_size(self.store, target))
-        scratch = self.ctx.settings.home / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=scratch, prefix=f"model-{model.id}-") as tmp:
-            local = download_package(self.store, target, Path(tmp) / "model")
-            return self._finish(self._problems(model, local), package_size(self.store, target))
+            problems = self._problems(model, local)
+        else:
+            scratch = self.ctx.settings.home / "tmp"
+            scratch.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=scratch, prefix=f"model-{model.id}-") as tmp:
+                problems = self._problems(model, download_package(self.store, target, Path(tmp) / "model"))
+        self._record_requirements(model, target, problems)
+        return self._finish(problems, size)
 
     def _problems(self, model: Model, local: Path) -> list[str]:
         try:
@@ -82,12 +95,36 @@ class Publisher:
         except ModelworksError as exc:
             return [exc.message]
         problems = file_problems(local, engine)
+        requirements, dependency_problems = requirements_of(model.dependencies)
+        packages = None
+        if requirements and not dependency_problems:
+            try:
+                packages = ensure_environment(
+                    environments_root(self.ctx.settings.home),
+                    requirements,
+                    env=base_environment(),
+                    check=self.ctx.check_cancelled,
+                    note=lambda message: log.info("model %s: %s", self.model_id, message),
+                )
+            except DependencyError as exc:
+                dependency_problems = [exc.message]
+        self.ctx.progress(60)
         if (local / SERVICE_FILE).is_file():
             self.ctx.check_cancelled()
-            _, code_problems = inference_code_problems(local)
+            _, code_problems = inference_code_problems(local, packages)
             problems += code_problems
         self.ctx.progress(90)
-        return problems + dependency_problems(model.dependencies)
+        return problems + dependency_problems
+
+    def _record_requirements(self, model: Model, target: ObsPath, problems: list[str]) -> None:
+        """Write the requirements into a publishable model's copy (not counted in its size); a file of
+        that name that came with the package must not speak for this model."""
+        requirements, _ = requirements_of(model.dependencies)
+        record = target.join(REQUIREMENTS_FILE)
+        if requirements and not problems:
+            self.store.write(record, write_requirements(requirements))
+        elif self.store.is_file(record):
+            self.store.delete(record)
 
     def _finish(self, problems: list[str], size: int) -> dict[str, Any]:
         with self.ctx.db.session() as s:

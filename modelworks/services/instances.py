@@ -12,6 +12,10 @@ holds what a later supervisor needs to find it again::
             failure.txt                   why the package could not be loaded
             exit_code                     the exit status, written by the launcher
             instance.log                  the process's output
+
+A model whose pip dependencies the server's environment lacks runs with its own packages first on
+``PYTHONPATH``, from ``<home>/model-envs/`` (``modelworks.models.environments``); the instance's
+process builds them first when this host has none yet.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from modelworks.models.environments import with_dependencies
 from modelworks.services.models import ServiceInstance
 from modelworks.services.specs import Spec, instance_cpus
 from modelworks.serving.server import LOAD_FAILED_EXIT_CODE, parse_ready_file
@@ -64,6 +69,11 @@ class InstanceFiles:
     @property
     def log(self) -> Path:
         return self.root / "instance.log"
+
+    @property
+    def home(self) -> Path:
+        """The server's home (``instance_files`` puts ``root`` at ``<home>/services/<id>/instances/<id>``)."""
+        return self.root.parents[3]
 
     def reset(self) -> None:
         """Forget a previous run's outcome (the log is kept and appended to)."""
@@ -138,6 +148,14 @@ def start(
         "--failure-file",
         str(files.failure_file),
     ]
+    command, env = with_dependencies(
+        command,
+        env,
+        home=files.home,
+        model_dir=model_dir,
+        failure_file=files.failure_file,
+        failure_exit_code=LOAD_FAILED_EXIT_CODE,
+    )
     process = launch(
         command,
         cwd=model_dir,

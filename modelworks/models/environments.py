@@ -1,0 +1,409 @@
+"""Per-model pip environments: the dependencies of a model that the server's environment lacks.
+
+A model's ``dependencies`` (pip requirements) that the server's own environment satisfies are used
+from there and never installed again. When some are not, all of them are given to pip, run by the
+server's interpreter: it resolves them against the server's environment (``pip install --dry-run
+--report``), so only what is missing or at a version the model cannot use is installed, then installs
+exactly those versions with ``--target --no-deps`` into a directory of the model's own, kept on the
+host's disk (not in the object store) and shared by every model with the same requirements::
+
+    <home>/model-envs/<key>/          key: a digest of the requirements and of the interpreter
+        packages/                     what pip installed; first on PYTHONPATH in the model's processes
+        environment.json              the requirements, what was installed, which server copies it shadows
+        pip.log                       pip's output
+    <home>/model-envs/<key>.lock      held while it is built (publishing and instances may race)
+
+A directory is built once per host, under the lock, and renamed into place when complete: a host
+that has none (another host published the model, the cache was deleted) builds it again when an
+instance starts (``_with_dependencies``).
+
+Replacing the server's packages: a package the server has at a version the model cannot use (torch,
+numpy, pillow ...) is installed into the model's directory and shadows the server's copy only in
+that model's processes, which are processes of their own (the publish check and the instances); the
+server itself never imports it. The exception is what the model server process itself runs on
+(``MODEL_SERVER_DISTRIBUTIONS`` and what they require: starlette, anyio, uvicorn ...): a model
+replacing one of those would break the process that serves it, so such dependencies are refused
+with a message naming the package and the version the server runs.
+
+pip reads its configuration from the environment and its own files (``PIP_INDEX_URL``,
+``PIP_FIND_LINKS``, ``PIP_NO_INDEX``, pip.conf), so offline mirrors work as they do for any pip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from modelworks.errors import ModelworksError
+
+ENVIRONMENTS_DIR = "model-envs"
+PACKAGES_DIR = "packages"
+ENVIRONMENT_FILE = "environment.json"
+REQUIREMENTS_FILE = ".modelworks-requirements.txt"
+"""Written into a published model's ``model/`` directory: its requirements, for the hosts that run it."""
+INSTALL_TIMEOUT_SECONDS = 20 * 60
+MODEL_SERVER_DISTRIBUTIONS = ("modelworks", "starlette", "uvicorn", "python-multipart")
+"""What ``modelworks.serving.server`` imports; with what they require, a model cannot replace them.
+(Modelworks' own requirements serve the platform, not the model server, so they are not followed.)"""
+OPERATORS = {"EXACT": "==", "ATLEAST": ">=", "ATMOST": "<=", "": ""}
+# pip's environment variables that would send its packages elsewhere than where they are asked for.
+_PIP_PLACEMENT = ("PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_USER", "PIP_REPORT", "PIP_DRY_RUN")
+_LAUNCHER_MODULE = "modelworks.models._with_dependencies"
+_TAIL_LINES = 6
+_POLL_SECONDS = 0.1
+
+
+class DependencyError(ModelworksError):
+    """A model's dependencies cannot be installed on this host (the message says why)."""
+
+
+def requirements_of(dependencies: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """``(pip requirements, problems)`` of a model's ``dependencies`` (the stored shape).
+
+    Only names and versions become requirements: a URL, an environment marker or a version that is
+    not one is a problem, said in words.
+    """
+    requirements, problems = [], []
+    for group in dependencies:
+        for package in group["packages"]:
+            name, wanted = package["package_name"], package["package_version"]
+            spec = f"{name}{OPERATORS[package['restraint']]}{wanted}" if wanted else name
+            if wanted:
+                try:
+                    Version(wanted)
+                except InvalidVersion:
+                    problems.append(f"dependency {spec}: {wanted!r} is not a version number")
+                    continue
+            try:
+                requirement = Requirement(spec)
+            except InvalidRequirement:
+                requirement = None
+            if requirement is None or requirement.url or requirement.marker:
+                problems.append(f"dependency {spec}: not a pip package name (with its extras)")
+                continue
+            requirements.append(str(requirement))
+    return requirements, problems
+
+
+def unsatisfied(requirements: list[str]) -> list[str]:
+    """The requirements that the server's environment does not meet, as pip reads ``==``, ``>=``,
+    ``<=`` (so ``torch==2.13.0`` is met by a local build 2.13.0+cpu). One asking for extras is left
+    to pip, which knows what they need."""
+    missing = []
+    for text in requirements:
+        requirement = Requirement(text)
+        try:
+            installed = Version(importlib.metadata.version(requirement.name))
+        except (importlib.metadata.PackageNotFoundError, InvalidVersion):
+            missing.append(text)
+            continue
+        if requirement.extras or not requirement.specifier.contains(installed, prereleases=True):
+            missing.append(text)
+    return missing
+
+
+def environment_key(requirements: list[str]) -> str:
+    """The same for the same requirements (in any order or spelling of names) and interpreter."""
+    canonical = sorted({_canonical(Requirement(text)) for text in requirements})
+    interpreter = f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}"
+    digest = hashlib.sha256(json.dumps([interpreter, canonical]).encode()).hexdigest()
+    return digest[:24]
+
+
+def _canonical(requirement: Requirement) -> str:
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    specifier = ",".join(sorted(str(s) for s in requirement.specifier))
+    return f"{canonicalize_name(requirement.name)}{extras}{specifier}"
+
+
+def environments_root(home: Path) -> Path:
+    return home / ENVIRONMENTS_DIR
+
+
+def packages_dir(root: Path, requirements: list[str]) -> Path:
+    """Where the packages of ``requirements`` are (once built) below ``environments_root``."""
+    return root / environment_key(requirements) / PACKAGES_DIR
+
+
+def process_environment(packages: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """``PYTHONPATH`` and ``PATH`` of a process of the model: its packages and their scripts first."""
+    python_path = env.get("PYTHONPATH")
+    path = env.get("PATH")
+    return {
+        "PYTHONPATH": str(packages) + (os.pathsep + python_path if python_path else ""),
+        "PATH": str(packages / "bin") + (os.pathsep + path if path else ""),
+    }
+
+
+def write_requirements(requirements: list[str]) -> bytes:
+    lines = ["# pip requirements of this model, written by Modelworks when it was published", *requirements]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def read_requirements(model_dir: Path) -> list[str]:
+    """The requirements a published model's package records (none for a package without the file)."""
+    try:
+        text = (model_dir / REQUIREMENTS_FILE).read_text()
+    except FileNotFoundError:
+        return []
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def with_dependencies(
+    command: list[str],
+    env: dict[str, str],
+    *,
+    home: Path,
+    model_dir: Path,
+    failure_file: Path,
+    failure_exit_code: int,
+) -> tuple[list[str], dict[str, str]]:
+    """``(command, env)`` that run ``command`` with the dependencies of the published model in
+    ``model_dir`` (unchanged for a model without any): ``_with_dependencies`` builds the model's
+    environment below ``<home>/model-envs`` if this host has none, or writes why it cannot to
+    ``failure_file`` and exits with ``failure_exit_code``, then becomes ``command``, whose ``env``
+    names the packages directory first on ``PYTHONPATH``."""
+    requirements = read_requirements(model_dir)
+    if not requirements:
+        return command, env
+    root = environments_root(home)
+    wrapped = [
+        sys.executable, "-I", "-m", _LAUNCHER_MODULE,
+        "--environments", str(root), "--model-dir", str(model_dir),
+        "--failure-file", str(failure_file), "--failure-exit-code", str(failure_exit_code),
+        "--", *command,
+    ]  # fmt: skip
+    return wrapped, {**env, **process_environment(packages_dir(root, requirements), env)}
+
+
+def ensure_environment(
+    root: Path,
+    requirements: list[str],
+    *,
+    env: Mapping[str, str],
+    check: Callable[[], None] | None = None,
+    note: Callable[[str], None] | None = None,
+    timeout: float = INSTALL_TIMEOUT_SECONDS,
+) -> Path | None:
+    """The packages directory of ``requirements`` below ``root``, built if this host has none yet;
+    None when the server's environment meets them all.
+
+    ``env`` is pip's environment (``base_environment()``: pip's configuration, proxies); ``check`` is
+    called while pip runs and may raise to stop it; ``note`` hears what is done. Raises
+    ``DependencyError`` when pip fails or would replace a package the model server runs on; nothing
+    is kept then.
+    """
+    root = root.absolute()  # pip runs in the staging directory
+    key = environment_key(requirements)
+    target = root / key
+    if (target / ENVIRONMENT_FILE).is_file():
+        return target / PACKAGES_DIR
+    missing = unsatisfied(requirements)
+    if not missing:
+        return None
+    deadline = time.monotonic() + timeout
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / f"{key}.lock", deadline, check):
+        if (target / ENVIRONMENT_FILE).is_file():  # built by another process meanwhile
+            return target / PACKAGES_DIR
+        staging = root / f"{key}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir()
+            build = _Build(staging, requirements, missing, env, deadline, check, note or (lambda _: None))
+            built = build.run()
+            if not built:
+                shutil.rmtree(staging)
+                return None
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return target / PACKAGES_DIR
+
+
+@contextlib.contextmanager
+def _locked(path: Path, deadline: float, check: Callable[[], None] | None) -> Iterator[None]:
+    with path.open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if check is not None:
+                    check()
+                if time.monotonic() > deadline:
+                    raise DependencyError(
+                        "another process has been installing the same dependencies for too long"
+                    ) from None
+                time.sleep(_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@functools.cache
+def model_server_distributions() -> frozenset[str]:
+    """Canonical names of ``MODEL_SERVER_DISTRIBUTIONS`` and of what they require (no extras)."""
+    found: set[str] = set()
+    todo = list(MODEL_SERVER_DISTRIBUTIONS)
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in found:
+            continue
+        found.add(name)
+        if name == "modelworks":
+            continue
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return frozenset(found)
+
+
+class _Build:
+    """One build of an environment in ``staging``: resolve, refuse or install, record."""
+
+    def __init__(
+        self,
+        staging: Path,
+        requirements: list[str],
+        missing: list[str],
+        env: Mapping[str, str],
+        deadline: float,
+        check: Callable[[], None] | None,
+        note: Callable[[str], None],
+    ):
+        self.staging = staging
+        self.requirements = requirements
+        self.missing = ", ".join(missing)  # what messages name: the server has the others
+        self.env = {k: v for k, v in env.items() if k not in _PIP_PLACEMENT}
+        self.deadline = deadline
+        self.check = check
+        self.note = note
+        self.log = staging / "pip.log"
+
+    def run(self) -> bool:
+        """Whether anything was installed (pip may find the server's environment enough after all)."""
+        wanted = self.staging / "requirements.txt"
+        wanted.write_bytes(write_requirements(self.requirements))
+        report = self.staging / "report.json"
+        self.note(f"resolving {self.missing} against the server's environment")
+        self._pip("install", "--dry-run", "--report", str(report), "-r", str(wanted))
+        chosen = {
+            item["metadata"]["name"]: item["metadata"]["version"]
+            for item in json.loads(report.read_text()).get("install", [])
+        }
+        report.unlink()
+        if not chosen:
+            return False
+        shadowed = self._shadowed(chosen)
+        pinned = self.staging / "pinned.txt"
+        pinned.write_text("".join(f"{name}=={version}\n" for name, version in sorted(chosen.items())))
+        self.note(f"installing {', '.join(f'{n} {v}' for n, v in sorted(chosen.items()))}")
+        packages = self.staging / PACKAGES_DIR
+        self._pip("install", "--target", str(packages), "--no-deps", "-r", str(pinned))
+        record = {
+            "requirements": self.requirements,
+            "installed": chosen,
+            "shadows": shadowed,
+            "interpreter": sys.executable,
+        }
+        (self.staging / ENVIRONMENT_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        return True
+
+    def _shadowed(self, chosen: dict[str, str]) -> dict[str, str]:
+        """The server's versions of what ``chosen`` replaces; raises for what the model server runs on."""
+        shadowed, refused = {}, []
+        protected = model_server_distributions()
+        for name, version in sorted(chosen.items()):
+            try:
+                installed = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            if canonicalize_name(name) in protected:
+                refused.append(f"{name} {installed} by {version}")
+            else:
+                shadowed[name] = installed
+        if refused:
+            raise DependencyError(
+                f"dependencies {self.missing} would replace what the model server itself runs on "
+                f"({', '.join(refused)}), which a model cannot do; ask for versions that work with "
+                "the server's"
+            )
+        if shadowed:
+            self.note(
+                "in this model's processes, its own copies shadow the server's "
+                + ", ".join(f"{n} {v}" for n, v in shadowed.items())
+            )
+        return shadowed
+
+    def _pip(self, *args: str) -> None:
+        command = [
+            sys.executable, "-I", "-m", "pip", *args,
+            "--no-input", "--disable-pip-version-check", "--progress-bar", "off",
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            log.write(f"$ {' '.join(command)}\n".encode())
+            log.flush()
+            pip = subprocess.Popen(
+                command,
+                cwd=self.staging,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            while pip.poll() is None:
+                if self.check is not None:
+                    self.check()
+                if time.monotonic() > self.deadline:
+                    raise DependencyError(
+                        f"installing dependencies {self.missing} took longer than {INSTALL_TIMEOUT_SECONDS} s"
+                    )
+                time.sleep(_POLL_SECONDS)
+        finally:
+            if pip.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pip.pid, signal.SIGKILL)
+                pip.wait()
+        if pip.returncode != 0:
+            raise DependencyError(
+                f"dependencies {self.missing} could not be installed "
+                f"(pip exit code {pip.returncode}): {_tail(self.log)}"
+            )
+
+
+def _tail(log: Path) -> str:
+    """pip's last error lines (or last lines), on one line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("$ ")]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    text = " | ".join((errors or lines)[-_TAIL_LINES:])
+    return text[-1000:] or "pip said nothing"
