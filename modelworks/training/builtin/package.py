@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from packaging.version import Version
+
 from modelworks.training.engines import available_engines
 
 MODEL_DIR = "model"
@@ -28,12 +30,15 @@ def runtime(engine_key: str) -> str:
 
 
 def dependencies(*distributions: str) -> list[dict[str, Any]]:
-    """pip packages the inference code imports, at least at the versions it was trained with."""
+    """pip packages the inference code imports, at least at the versions it was trained with.
+
+    The version is the public one: pip refuses ``>=`` with a local build label (``2.13.0+cpu``)."""
     packages = []
     for name in distributions:
         package: dict[str, Any] = {"package_name": name}
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            package |= {"package_version": importlib.metadata.version(name), "restraint": "ATLEAST"}
+            version = Version(importlib.metadata.version(name)).public
+            package |= {"package_version": version, "restraint": "ATLEAST"}
         packages.append(package)
     return [{"installer": "pip", "packages": packages}]
 
