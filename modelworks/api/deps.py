@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -11,20 +12,31 @@ from sqlalchemy.orm import Session
 
 from modelworks.db import Database
 from modelworks.errors import AuthError, Forbidden, InvalidJson
-from modelworks.iam import service as iam
+from modelworks.iam.cache import CredentialCache, SessionSource
 from modelworks.iam.service import Principal
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore
 
 
-def get_settings(request: Request) -> Settings:
+# The plain getters are ``async`` so that FastAPI calls them on the event loop: a sync dependency
+# costs a hop to the thread pool and back.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> ObjectStore:
+async def get_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
+
+
+def credential_cache(request: Request) -> CredentialCache:
+    """The app's ``CredentialCache`` (made on first use)."""
+    state = request.app.state
+    cache: CredentialCache | None = getattr(state, "credential_cache", None)
+    if cache is None:
+        cache = state.credential_cache = CredentialCache()
+    return cache
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -51,15 +63,31 @@ def _headers(request: Request) -> dict[str, str]:
     return out
 
 
-async def authenticate(request: Request, session: Session, settings: Settings, project_id: str) -> Principal:
-    """Verify the X-Auth-Token or the AK/SK signature and bind the caller to ``project_id``."""
+def _source(session: Session) -> SessionSource:
+    def given() -> AbstractContextManager[Session]:
+        return nullcontext(session)
+
+    return given
+
+
+async def authenticate(
+    request: Request, session: Session | SessionSource, settings: Settings, project_id: str
+) -> Principal:
+    """Verify the X-Auth-Token or the AK/SK signature and bind the caller to ``project_id``.
+
+    ``session`` is the request's session, or what opens one: the credentials are looked up through
+    the app's ``CredentialCache``, which needs the database only for credentials it has not seen in
+    the last seconds.
+    """
+    sessions = _source(session) if isinstance(session, Session) else session
+    cache = credential_cache(request)
     token = request.headers.get("x-auth-token")
     authorization = request.headers.get("authorization")
     if token:
-        principal = iam.principal_from_token(session, token)
+        principal = cache.principal_from_token(sessions, token)
     elif authorization:
-        principal = iam.principal_from_signature(
-            session,
+        principal = cache.principal_from_signature(
+            sessions,
             authorization=authorization,
             method=request.method,
             raw_path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),

@@ -8,6 +8,14 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case), without building a dict of all headers."""
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None
+
+
 class RequestIdMiddleware:
     """Adds ``X-Request-Id`` (the caller's, or a new one) to every response."""
 
@@ -18,7 +26,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        incoming = (_header(scope, b"x-request-id") or b"").decode("latin-1")
         request_id = incoming[:64] or uuid.uuid4().hex
 
         async def send_with_id(message: Message) -> None:
@@ -42,7 +50,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(send)
             return

@@ -8,12 +8,13 @@ import logging
 import os
 import secrets
 import string
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from modelworks.db import Database, now_ms
@@ -56,8 +57,37 @@ def _random(alphabet: str, length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class _Revocations:
+    """Counts committed deletions of access keys and users in this process.
+
+    ``modelworks.iam.cache`` stamps what it caches with the count it read before looking the
+    credential up, and ignores entries with an older stamp: a deletion made in this process stops its
+    credentials at once; one made by another process (``modelworks admin``, another server) once the
+    cache entry is ``CREDENTIAL_CACHE_SECONDS`` old.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def bump(self, _session: Session | None = None) -> None:
+        with self._lock:
+            self._count += 1
+
+    def on_commit(self, session: Session) -> None:
+        """Bump once ``session`` commits (bumping before would let a request re-cache what it deletes)."""
+        event.listen(session, "after_commit", self.bump, once=True)
+
+
+revocations = _Revocations()
 
 
 # --- administration -------------------------------------------------------------------------
@@ -106,6 +136,7 @@ def create_user(
 def delete_user(session: Session, domain_name: str, name: str) -> None:
     session.delete(get_user(session, domain_name, name))
     session.flush()
+    revocations.on_commit(session)
 
 
 def create_project(session: Session, domain_name: str, name: str) -> Project:
@@ -153,6 +184,7 @@ def delete_access_key(session: Session, ak: str) -> None:
         raise NotFound(f"access key '{ak}' does not exist")
     session.delete(key)
     session.flush()
+    revocations.on_commit(session)
 
 
 def bootstrap(db: Database, settings: Settings) -> Path | None:
@@ -236,7 +268,7 @@ def issue_token(session: Session, body: Any, settings: Settings) -> tuple[str, d
     issued = now_ms()
     expires = issued + settings.token_ttl_seconds * 1000
     session.add(
-        Token(token_hash=_token_hash(token), user_id=user.id, project_id=project.id, expires_at=expires)
+        Token(token_hash=token_hash(token), user_id=user.id, project_id=project.id, expires_at=expires)
     )
     session.flush()
     dom = {"id": domain.id, "name": domain.name}
@@ -259,8 +291,9 @@ def _principal(session: Session, user: User, project: Project, method: str) -> P
     return Principal(user.id, user.name, domain.id, domain.name, project.id, project.name, method)
 
 
-def principal_from_token(session: Session, token: str) -> Principal:
-    row = session.get(Token, _token_hash(token))
+def token_principal(session: Session, token: str) -> tuple[Principal, int]:
+    """The caller a token stands for, and when the token expires (epoch ms)."""
+    row = session.get(Token, token_hash(token))
     if row is None:
         raise TokenInvalid("The token is invalid.")
     if row.expires_at <= now_ms():
@@ -269,7 +302,11 @@ def principal_from_token(session: Session, token: str) -> Principal:
     project = session.get(Project, row.project_id)
     if user is None or project is None or session.get(Membership, (user.id, project.id)) is None:
         raise TokenInvalid("The token is invalid.")
-    return _principal(session, user, project, "token")
+    return _principal(session, user, project, "token"), row.expires_at
+
+
+def principal_from_token(session: Session, token: str) -> Principal:
+    return token_principal(session, token)[0]
 
 
 def principal_from_signature(
@@ -285,9 +322,7 @@ def principal_from_signature(
     settings: Settings,
 ) -> Principal:
     auth = signature.parse_authorization(authorization)
-    key = session.get(AccessKey, auth.access_key)
-    if key is None:
-        raise UnknownAccessKey("User credential (AK and SK) does not exist.")
+    key = signing_key(session, auth.access_key)
     signature.verify(
         auth=auth,
         secret_key=key.sk,
@@ -299,11 +334,28 @@ def principal_from_signature(
         now=datetime.now(tz=UTC),
         max_skew_seconds=settings.signature_max_skew_seconds,
     )
-    user = session.get(User, key.user_id)
-    assert user is not None  # access keys are deleted with their user
+    return key_principal(session, key, signed_project(headers, path_project_id))
+
+
+def signing_key(session: Session, access_key: str) -> AccessKey:
+    key = session.get(AccessKey, access_key)
+    if key is None:
+        raise UnknownAccessKey("User credential (AK and SK) does not exist.")
+    return key
+
+
+def signed_project(headers: dict[str, str], path_project_id: str) -> str:
+    """The project a signed request is bound to: ``X-Project-Id``, which must match the path's."""
     project_id = headers.get("x-project-id") or path_project_id
     if path_project_id and project_id != path_project_id:
         raise Forbidden("X-Project-Id and the path's project_id differ")
+    return project_id
+
+
+def key_principal(session: Session, key: AccessKey, project_id: str) -> Principal:
+    """The owner of ``key`` bound to ``project_id``, which the owner must be a member of."""
+    user = session.get(User, key.user_id)
+    assert user is not None  # access keys are deleted with their user
     project = session.get(Project, project_id) if project_id else None
     if project is None or session.get(Membership, (user.id, project.id)) is None:
         raise Forbidden(f"project '{project_id}' is not accessible with this access key")

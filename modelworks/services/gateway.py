@@ -8,7 +8,11 @@ A request that passed authentication is sent to one running instance of the serv
 2. the **instance** of that model is the one with the fewest requests in flight (round-robin on ties);
 3. if the instance refuses the connection (it just died), another is tried before answering 500.
 
-The instance's answer goes back as it is, with ``X-Modelworks-Instance`` naming the instance.
+An instance is addressed by a string: its ``base_url`` when the row has one (an instance served
+elsewhere, e.g. by Ray Serve: reachable from any host), else ``http://127.0.0.1:{port}`` for the
+instances of this host. The call goes to ``address + path (+ ?query)``, over kept-alive connections
+(``modelworks.services._http``). The instance's answer goes back as it is, with
+``X-Modelworks-Instance`` naming the instance.
 Errors of the gateway itself are ModelArts.4503 (no running instance: 500, timeout: 504),
 ModelArts.4204 (an API the models do not declare: 404) and ModelArts.3502 (no such service in the
 caller's project: 404).
@@ -29,14 +33,15 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from modelworks.db import Database
 from modelworks.db.base import new_short_id
 from modelworks.errors import ModelworksError, NotFound
+from modelworks.services._http import HttpPool, UpstreamError, UpstreamTimeout
 from modelworks.services.models import InferenceService, ServiceCallStats, ServiceInstance
 from modelworks.services.status import (
     API_NOT_FOUND,
@@ -56,8 +61,11 @@ BUCKET_MS = 10_000
 REQUEST_TIMEOUT_SECONDS = 40.0
 """The manual: a single prediction may not take longer than 40 s."""
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-_FORWARDED_HEADERS = ("content-type", "accept", "accept-encoding", "x-request-id")
-_ANSWERED_HEADERS = ("content-type",)
+"""Socket options for httpx clients that call model servers (the batch runner's)."""
+_FORWARDED_HEADERS = frozenset({"content-type", "accept", "accept-encoding", "x-request-id"})
+_ANSWERED_HEADERS = ("content-type", "content-encoding")
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+"""What a path may hold as it is in a request line (RFC 3986 ``pchar``); the rest is percent-encoded."""
 INSTANCE_HEADER = "X-Modelworks-Instance"
 """Names the instance that answered (a Modelworks extension, for tracing and balancing checks)."""
 
@@ -75,9 +83,9 @@ class _ModelRoute:
     weight: int
     apis: list[tuple[str, str]]
     """(url, METHOD) pairs the model declares; empty: any method on /."""
-    ports: list[int]
-    instances: dict[int, str] = field(default_factory=dict)
-    """Instance id by port."""
+    addresses: list[str]
+    instances: dict[str, str] = field(default_factory=dict)
+    """Instance id by address."""
 
     def serves(self, path: str, method: str) -> bool:
         if not self.apis:
@@ -101,6 +109,13 @@ class Answer:
     headers: dict[str, str]
 
 
+def instance_address(base_url: str | None, port: int | None) -> str | None:
+    """Where an instance answers: its ``base_url``, else its loopback port (None: it has neither)."""
+    if base_url:
+        return base_url
+    return f"http://127.0.0.1:{port}" if port is not None else None
+
+
 def _apis(entry: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("/" + str(api.get("url") or "/").strip("/"), str(api.get("method") or "POST").upper())
@@ -119,10 +134,10 @@ class Gateway:
         self._routes: dict[str, _ServiceRoute] = {}
         self._current: dict[str, dict[str, int]] = defaultdict(dict)
         self._rr: dict[tuple[str, str], int] = defaultdict(int)
-        self._in_flight: dict[int, int] = defaultdict(int)
+        self._in_flight: dict[str, int] = defaultdict(int)
         self._stats: dict[tuple[str, str, int], list[float]] = {}
         self._lock = threading.Lock()
-        self._http: httpx.AsyncClient | None = None
+        self._http: HttpPool | None = None
 
     # -- routing ---------------------------------------------------------------------------------------
 
@@ -131,25 +146,36 @@ class Gateway:
             service = s.get(InferenceService, service_id)
             if service is None:
                 return None
-            ports: dict[str, dict[int, str]] = defaultdict(dict)
+            addresses: dict[str, dict[str, str]] = defaultdict(dict)
             rows = s.execute(
-                select(ServiceInstance.model_id, ServiceInstance.port, ServiceInstance.id).where(
+                select(
+                    ServiceInstance.model_id,
+                    ServiceInstance.base_url,
+                    ServiceInstance.port,
+                    ServiceInstance.id,
+                )
+                .where(
                     ServiceInstance.service_id == service_id,
                     ServiceInstance.status == INSTANCE_RUNNING,
-                    ServiceInstance.host == self.host,
-                    ServiceInstance.port.is_not(None),
+                    or_(
+                        ServiceInstance.base_url.is_not(None),
+                        (ServiceInstance.host == self.host) & ServiceInstance.port.is_not(None),
+                    ),
                 )
+                .order_by(ServiceInstance.id)
             ).all()
-            for model_id, port, instance_id in rows:
-                if port is not None:
-                    ports[model_id][port] = instance_id
+            for model_id, base_url, port, instance_id in rows:
+                address = instance_address(base_url, port)
+                if address is not None:
+                    # Replicas behind one Serve proxy share its address: one target, named by its first row.
+                    addresses[model_id].setdefault(address, instance_id)
             models = [
                 _ModelRoute(
                     e["model_id"],
                     int(e.get("weight", 100)),
                     _apis(e),
-                    sorted(ports.get(e["model_id"], {})),
-                    ports.get(e["model_id"], {}),
+                    sorted(addresses.get(e["model_id"], {})),
+                    addresses.get(e["model_id"], {}),
                 )
                 for e in service.config or []
             ]
@@ -181,25 +207,23 @@ class Gateway:
             current[best.model_id] -= sum(weights)
             return best
 
-    def _pick_port(self, service_id: str, model: _ModelRoute, exclude: set[int]) -> int | None:
-        ports = [p for p in model.ports if p not in exclude]
-        if not ports:
+    def _pick_address(self, service_id: str, model: _ModelRoute, exclude: set[str]) -> str | None:
+        addresses = [a for a in model.addresses if a not in exclude]
+        if not addresses:
             return None
+        if len(addresses) == 1:
+            return addresses[0]
         with self._lock:
             start = self._rr[(service_id, model.model_id)]
             self._rr[(service_id, model.model_id)] = start + 1
-            ordered = ports[start % len(ports) :] + ports[: start % len(ports)]
-            return min(ordered, key=lambda p: self._in_flight[p])
+            ordered = addresses[start % len(addresses) :] + addresses[: start % len(addresses)]
+            return min(ordered, key=lambda a: self._in_flight[a])
 
     # -- forwarding ------------------------------------------------------------------------------------
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> HttpPool:
         if self._http is None:
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-            # Without TCP_NODELAY a body written after its headers waits for the instance's delayed ACK
-            # (40 ms on Linux).
-            transport = httpx.AsyncHTTPTransport(socket_options=NODELAY, limits=limits)
-            self._http = httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, transport=transport)
+            self._http = HttpPool(REQUEST_TIMEOUT_SECONDS)
         return self._http
 
     async def forward(
@@ -228,41 +252,41 @@ class Gateway:
         declared = [m for m in route.models if m.serves(path, method)]
         if not declared:
             raise NotFound(f"API {method} {path} does not exist.", error_code=API_NOT_FOUND)
-        sent = {k: v for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS}
-        tried: set[int] = set()
+        sent = [(k, v) for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS]
+        target = quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
+        tried: set[str] = set()
         for attempt in range(3):
-            candidates = [m for m in declared if any(p not in tried for p in m.ports)]
+            candidates = [m for m in declared if any(a not in tried for a in m.addresses)]
             if not candidates:
                 route = self.route(service_id, fresh=True) if attempt == 0 else route
                 declared = [m for m in (route.models if route else []) if m.serves(path, method)]
-                candidates = [m for m in declared if any(p not in tried for p in m.ports)]
+                candidates = [m for m in declared if any(a not in tried for a in m.addresses)]
                 if not candidates:
                     break
             model = self._pick_model(service_id, candidates)
-            port = self._pick_port(service_id, model, tried)
-            if port is None:
+            address = self._pick_address(service_id, model, tried)
+            if address is None:
                 break
-            tried.add(port)
-            url = f"http://127.0.0.1:{port}{path}" + (f"?{query}" if query else "")
-            self._in_flight[port] += 1
+            tried.add(address)
+            self._in_flight[address] += 1
             try:
-                response = await self._client().request(method, url, headers=sent, content=body)
-            except httpx.TimeoutException as exc:
+                reply = await self._client().request(method, address, target, sent, body)
+            except UpstreamTimeout as exc:
                 self.record(service_id, model.model_id, False, started)
                 raise BackendUnavailable(
                     "Failed to obtain the backend service because the response from the backend service "
                     "timed out.",
                     http_status=504,
                 ) from exc
-            except httpx.TransportError:
+            except UpstreamError:
                 self._routes.pop(service_id, None)  # the instance is gone: reload the route next time
                 continue
             finally:
-                self._in_flight[port] -= 1
-            self.record(service_id, model.model_id, response.status_code < 400, started)
-            answered = {k: v for k, v in response.headers.items() if k.lower() in _ANSWERED_HEADERS}
-            answered[INSTANCE_HEADER] = model.instances.get(port, "")
-            return Answer(response.status_code, response.content, answered)
+                self._in_flight[address] -= 1
+            self.record(service_id, model.model_id, reply.status_code < 400, started)
+            answered = {k: v for k, v in reply.headers.items() if k in _ANSWERED_HEADERS}
+            answered[INSTANCE_HEADER] = model.instances.get(address, "")
+            return Answer(reply.status_code, reply.content, answered)
         raise BackendUnavailable(
             f"Failed to obtain the backend service because no instance of service {service_id} is running."
         )

@@ -79,6 +79,9 @@ class ServiceInstance(Base):
     pgid: Mapped[int | None] = mapped_column(Integer, default=None)
     pid_create_time: Mapped[float | None] = mapped_column(Float, default=None)
     port: Mapped[int | None] = mapped_column(Integer, default=None)
+    base_url: Mapped[str | None] = mapped_column(String(512), default=None)
+    """Where an instance served elsewhere (Ray Serve) answers, e.g. ``http://head:8000/svc``; the
+    gateway sends to it from any host. None: the instance answers on ``port`` of ``host``'s loopback."""
     restarts: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[int | None] = mapped_column(BigInteger, default=None)

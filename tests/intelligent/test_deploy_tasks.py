@@ -38,6 +38,7 @@ from tests.ml import _fashion_mnist as fm
 from tests.ml.conftest import have, require, require_fashion_mnist, require_image_model
 from tests.models._packages import create, put_package, wait_published
 from tests.services._packages import classify
+from tests.services.conftest import kill_instances
 from tests.training.test_builtin import REVIEWS
 
 PRELABEL_ACCURACY = 0.75
@@ -124,8 +125,12 @@ CONFIG: dict[str, Any] = {
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_image_model()
     require_fashion_mnist()
-    with run_server(tmp_path_factory.mktemp("deploy-tasks") / "home") as server:
-        yield server
+    home = tmp_path_factory.mktemp("deploy-tasks") / "home"
+    try:
+        with run_server(home) as server:
+            yield server
+    finally:
+        kill_instances(home)  # model servers outlive their API server (it re-adopts them on restart)
 
 
 @cache
