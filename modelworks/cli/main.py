@@ -35,8 +35,10 @@ def _logging() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind [default: MODELWORKS_HOST or 127.0.0.1]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: MODELWORKS_PORT or 8000]")] = None,
     home: HomeOption = None,
 ) -> None:
     """Run the API server (with an embedded background worker unless MODELWORKS_EMBEDDED_WORKER=false)."""
@@ -54,7 +56,7 @@ def serve(
         settings.storage_backend,
         settings.home / "credentials.json",
     )
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
 
 
 @app.command()
