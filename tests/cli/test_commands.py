@@ -96,7 +96,8 @@ def test_serve_with_a_separate_worker_process_and_admin_commands(tmp_path: Path)
         subprocess.run(
             [*MODELWORKS, "admin", "delete-key", key["ak"]], env=env, check=True, capture_output=True
         )
-        assert dave.get("/v2/{project_id}/datasets").status_code == 401
+        # The server keeps a principal 2 s (iam/cache.py); a key deleted by another process stops within that.
+        assert wait_for(lambda: dave.get("/v2/{project_id}/datasets").status_code == 401, timeout=3)
 
 
 def _healthy(endpoint: str) -> bool:
