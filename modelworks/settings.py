@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     storage_region: str = "us-east-1"
 
     ray_address: str = ""
-    """Ray cluster address; empty runs heavy compute in local processes (and training jobs as local
-    process groups). Set, training jobs are submitted to the cluster's Ray Jobs API."""
+    """Ray cluster address; empty runs heavy compute in local processes (training jobs as local
+    process groups, real-time services as local model servers). Set, training jobs are submitted to
+    the cluster's Ray Jobs API and real-time services run as Ray Serve deployments."""
     ray_jobs_address: str = ""
     """The Ray Jobs API (the head's dashboard, ``http://host:8265``) that training jobs are submitted to;
     empty: port 8265 on the host of ``ray_address``."""

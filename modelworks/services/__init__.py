@@ -9,6 +9,9 @@ events       event logs (8.10) and update logs (8.11)
 supervisor   one per server: claims services (leases) and runs a keeper thread for each
 keeper       one service's instances: start, watch, restart, roll updates, stop, re-adopt
 instances    one model-server process (``modelworks.serving.server``) as a process group
+ray_serve    with ``MODELWORKS_RAY_ADDRESS``: joining the cluster, starting Serve, its proxy's address
+ray_keeper   a real-time service as Ray Serve applications (one per model entry and revision)
+ray_replica  the Serve deployment class: a replica loads the package with our runtime and answers
 batch        batch services: input files or CSV rows in, results and a manifest out
 gateway      ``/v1/infers/{service_id}``: weighted model choice, instance balancing, counts
 plane        what ``create_app`` starts: the supervisor and the gateway

@@ -18,7 +18,7 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from modelworks.db.base import now_ms
-from modelworks.errors import Conflict, InvalidArgument, NotImplementedYet
+from modelworks.errors import Conflict, InvalidArgument
 from modelworks.iam.service import Principal
 from modelworks.models.usage import register_usage_check
 from modelworks.services import configs, events
@@ -67,12 +67,8 @@ def resource_ids(service: InferenceService) -> list[str]:
 def deploy(
     session: Session, settings: Settings, principal: Principal, body: dict[str, Any]
 ) -> InferenceService:
-    """Store a new service ``deploying``; the supervisor starts its instances."""
-    if settings.ray_address:
-        raise NotImplementedYet(
-            "Deploying services on a Ray cluster (Ray Serve) is not implemented yet; run Modelworks without "
-            "MODELWORKS_RAY_ADDRESS to deploy services as local model-server processes."
-        )
+    """Store a new service ``deploying``; the supervisor starts its instances (local model servers, or
+    with ``settings.ray_address`` Ray Serve applications for a real-time service)."""
     configs.refuse_networks(body)
     infer_type = configs.infer_type_of(body.get("infer_type"))
     name = configs.check_name(body.get("service_name"))

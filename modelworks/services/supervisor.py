@@ -6,6 +6,9 @@ A service that needs processes started, watched or stopped (status ``deploying``
 service that has none yet). The lease is renewed by the service's keeper; it is free again when its
 supervisor stops (released at shutdown), when its beat is older than ``LEASE_STALE_SECONDS``, or at
 once when the supervisor's process on this host is gone. Several servers may share one database.
+
+With a Ray address (``ray_serve``), real-time services are kept by a ``RayServiceKeeper`` (their
+models are Ray Serve applications); batch services still run local model servers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from modelworks.db import Database
 from modelworks.db.base import new_short_id, now_ms
 from modelworks.services.keeper import ServiceKeeper, SupervisorContext
 from modelworks.services.models import InferenceService
-from modelworks.services.status import SUPERVISED
+from modelworks.services.ray_keeper import RayServiceKeeper
+from modelworks.services.ray_serve import RayServe
+from modelworks.services.status import REAL_TIME, SUPERVISED
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore
 from modelworks.training.process import hostname
@@ -50,9 +55,12 @@ def _dead_here(supervisor_id: str, host: str) -> bool:
 class ServiceSupervisor:
     """Claims services for this host and keeps one ``ServiceKeeper`` thread per claimed service."""
 
-    def __init__(self, db: Database, store: ObjectStore, settings: Settings):
+    def __init__(
+        self, db: Database, store: ObjectStore, settings: Settings, ray_serve: RayServe | None = None
+    ):
         host = hostname()
         self.ctx = SupervisorContext(db, store, settings, supervisor_id_for(host), host, threading.Event())
+        self.ray_serve = ray_serve
         self.keepers: dict[str, threading.Thread] = {}
         self._wake = threading.Event()
 
@@ -99,12 +107,23 @@ class ServiceSupervisor:
                 del self.keepers[service_id]
         for service_id in self.claim():
             if service_id not in self.keepers:
-                keeper = ServiceKeeper(self.ctx, service_id)
+                keeper = self._keeper(service_id)
                 thread = threading.Thread(
                     target=keeper.run, name=f"service-keeper-{service_id[:8]}", daemon=True
                 )
                 self.keepers[service_id] = thread
                 thread.start()
+
+    def _keeper(self, service_id: str) -> ServiceKeeper:
+        """A Ray Serve keeper for a real-time service when this server has a Ray address."""
+        if self.ray_serve is not None:
+            with self.ctx.db.session(readonly=True) as s:
+                infer_type = s.scalar(
+                    select(InferenceService.infer_type).where(InferenceService.id == service_id)
+                )
+            if infer_type == REAL_TIME:
+                return RayServiceKeeper(self.ctx, service_id, self.ray_serve)
+        return ServiceKeeper(self.ctx, service_id)
 
     def claim(self) -> list[str]:
         """Ids of the supervised services this supervisor holds after claiming the free ones."""

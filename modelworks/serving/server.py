@@ -31,7 +31,7 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,8 @@ async def request_data(request: Request) -> Any:
         raise ValueError(f"the request body is not valid JSON: {exc}") from exc
 
 
-def build_app(model: Any) -> Starlette:
-    """The HTTP app around a ``LoadedModel``."""
+def predictor(model: Any) -> Callable[[Any], bytes]:
+    """``model.predict`` answering JSON bytes, one call at a time (see the module docstring)."""
     lock = threading.Lock()
 
     def predict(data: Any) -> bytes:
@@ -98,20 +98,32 @@ def build_app(model: Any) -> Starlette:
             result = model.predict(data)
         return json.dumps(result, default=_to_json, ensure_ascii=False).encode()
 
+    return predict
+
+
+async def answer(request: Request, predict: Callable[[Any], bytes]) -> Response:
+    """One inference request answered with ``predict`` (also used by the Ray Serve replicas)."""
+    try:
+        data = await request_data(request)
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    try:
+        body = await asyncio.to_thread(predict, data)
+    except Exception as exc:
+        log.exception("inference failed")
+        return error_response(500, f"inference failed: {type(exc).__name__}: {exc}")
+    return Response(body, media_type="application/json")
+
+
+def build_app(model: Any) -> Starlette:
+    """The HTTP app around a ``LoadedModel``."""
+    predict = predictor(model)
+
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "OK"})
 
     async def infer(request: Request) -> Response:
-        try:
-            data = await request_data(request)
-        except ValueError as exc:
-            return error_response(400, str(exc))
-        try:
-            body = await asyncio.to_thread(predict, data)
-        except Exception as exc:
-            log.exception("inference failed")
-            return error_response(500, f"inference failed: {type(exc).__name__}: {exc}")
-        return Response(body, media_type="application/json")
+        return await answer(request, predict)
 
     routes = [
         Route("/health", health, methods=["GET"]),

@@ -308,16 +308,6 @@ def test_calls_are_counted_and_projects_do_not_see_each_other(
     client.delete(f"{SERVICES}/{service_id}")
 
 
-def test_deploying_on_ray_is_not_implemented_yet(tmp_path: Any, echo: str) -> None:
-    with run_server(tmp_path / "home", ray_address="ray://127.0.0.1:1") as ray_server:
-        message = refused(
-            ray_server.signed().post(SERVICES, realtime_body("ray", model_config(echo))),
-            501,
-            "ModelArts.0101",
-        )
-    assert "Ray" in message
-
-
 def batch_body(name: str, model_id: str, **config: Any) -> dict[str, Any]:
     entry = {"model_id": model_id, "specification": "modelarts.vm.cpu.1u", "instance_count": 1, **config}
     return {"service_name": name, "infer_type": "batch", "config": [entry]}
