@@ -5,19 +5,27 @@ the N-line manifests back.
 
 Records are generated in memory (3 boxes each, a size each, no image files), so the export figures are
 the formats' own cost: building the output and writing it through a LocalObjectStore in a temporary
-directory. The manifest imports read what the manifest exports wrote: with ``annotation-loc`` VOC
-files (one XML read and parsed per line) and with the boxes inline.
+directory. Each export runs as the export task runs one (``modelworks/data/export_task.py``): into a
+private staging prefix below its destination (``staging`` option), then published with
+``publish_output``; both are timed. The manifest imports read what the manifest exports wrote: with
+``annotation-loc`` VOC files (one XML read and parsed per line) and with the boxes inline.
 
 Each scenario runs in a fresh child process, so "peak RSS growth" is that process's peak resident set
 (``ru_maxrss``) minus its resident set just before the timed work. Flat memory means the growth does not
 scale with N: compare ``--samples 10000`` with the default.
 Targets: >= 10,000 samples/s for manifest export, COCO export and manifest import.
+
+The load average is printed before and after, and so is the cost of creating a file (2,000 empty files
+in a fresh directory): on ext4 without a journal, creating files is several times slower for about 30 s
+after many files were deleted anywhere on the file system (the inode allocator skips recently deleted
+inodes one by one), which slows the one-file-per-sample exports. Leave a minute between runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -28,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from modelworks.data.records import publish_output  # noqa: E402
 from modelworks.formats import Annotation, ItemError, Record, exporter, importer  # noqa: E402
 from modelworks.storage import LocalObjectStore, ObsPath  # noqa: E402
 
@@ -73,10 +82,14 @@ def rss_kib() -> int:
 
 
 def export(store: LocalObjectStore, count: int, fmt: str, dest: str, options: dict[str, object]) -> int:
+    """Export into a staging prefix below ``dest`` and publish it there, as the export task does."""
     labels = [{"name": n, "type": 1} for n in LABELS]
+    final = ObsPath(BUCKET, dest)
+    staging = final.join(".mw-export-bench/")
     summary = exporter(fmt).export(
-        store, records(count), ObsPath(BUCKET, dest), dataset_type=1, labels=labels, options=options
+        store, records(count), staging, dataset_type=1, labels=labels, options={**options, "staging": True}
     )
+    publish_output(store, summary.files, staging, final)
     return summary.samples
 
 
@@ -120,6 +133,22 @@ def run_scenario(name: str, count: int, directory: str) -> dict[str, float]:
     return {"seconds": seconds, "per_s": count / seconds, "rss_growth_mib": max(0, peak - before) / 1024}
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def file_creation_us(directory: str, count: int = 2000) -> float:
+    """Microseconds to create one small file, measured on ``count`` files in a new directory (left for
+    the final clean-up: deleting them now would slow down what follows)."""
+    probe = tempfile.mkdtemp(prefix="creation-probe-", dir=directory)
+    start = time.perf_counter()
+    for i in range(count):
+        fd = os.open(os.path.join(probe, f"{i}.xml"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, b"<annotation/>")
+        os.close(fd)
+    return (time.perf_counter() - start) / count * 1e6
+
+
 def child(name: str, count: int, directory: str) -> dict[str, float]:
     result = subprocess.run(
         [sys.executable, __file__, "--scenario", name, "--samples", str(count), "--dir", directory],
@@ -147,6 +176,7 @@ def main() -> int:
     missed: list[str] = []
     ran: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="modelworks-bench-formats-") as directory:
+        print(f"load average {load()}; creating a file takes {file_creation_us(directory):.0f} us")
         for name in args.only.split(","):
             if name not in SCENARIOS:
                 raise SystemExit(f"unknown scenario {name}; known: {', '.join(SCENARIOS)}")
@@ -163,6 +193,7 @@ def main() -> int:
                 f"{'*' if target else ' '} {name:24s} {result['seconds']:7.2f} s"
                 f"  {result['per_s']:9,.0f} samples/s  peak RSS growth {result['rss_growth_mib']:6.1f} MiB"
             )
+        print(f"load average {load()}; creating a file takes {file_creation_us(directory):.0f} us")
     if missed:
         print(f"below target: {', '.join(missed)}")
         return 1

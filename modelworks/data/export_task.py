@@ -97,6 +97,9 @@ class ExportTask(TaskHandler):
                 "copy_data": True,
                 "name": params.get("export_dataset_version_name") or dataset.name,
                 "source_scheme": payload["source_type_header"],
+                # temp is this task's own prefix, published in one move below and deleted by
+                # on_failed: the exporter may skip per-file atomic writes there.
+                "staging": True,
             }
             summary = fmt.export(
                 ctx.store, stream, temp, dataset_type=dataset.dataset_type, labels=labels, options=options

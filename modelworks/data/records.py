@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -465,13 +466,24 @@ def publish_output(store: ObjectStore, files: Sequence[str], temp: ObsPath, fina
 
     Manifests name their own VOC files by absolute path, so the temporary prefix in them is
     rewritten first (it holds a task id: no other text can contain it)."""
-    old, new = f"{temp.bucket}/{temp.key}", f"{final.bucket}/{final.key}"
+    old, new = f"{temp.bucket}/{temp.key}".encode(), f"{final.bucket}/{final.key}".encode()
     for file in files:
         if file.endswith(".manifest"):
-            path = parse_obs_path(file)
-            text = store.read(path)
-            if old.encode() in text:
-                store.write(path, text.replace(old.encode(), new.encode()))
+            _replace_in_lines(store, parse_obs_path(file), old, new)
     if store.exists(temp):
         store.move(temp, final)
     return [file.replace(str(temp), str(final), 1) for file in files]
+
+
+def _replace_in_lines(store: ObjectStore, path: ObsPath, old: bytes, new: bytes) -> None:
+    """Replace ``old`` with ``new`` in the text object ``path`` (if it occurs), a line at a time: a
+    manifest of 100,000 samples is tens of MB, which must not be held in memory."""
+    with store.open_read(path) as source, tempfile.TemporaryFile() as out:
+        changed = False
+        for line in source:
+            if old in line:
+                line, changed = line.replace(old, new), True
+            out.write(line)
+        if changed:
+            out.seek(0)
+            store.write_stream(path, cast(BinaryIO, out))

@@ -317,7 +317,8 @@ def publish_version(
         temp,
         dataset_type=dataset.dataset_type,
         labels=labels,
-        options={"name": version.name, "export_format": 2, "copy_data": False},
+        # temp is this task's own prefix, published in one move and deleted if the task fails.
+        options={"name": version.name, "export_format": 2, "copy_data": False, "staging": True},
     )
     store.delete_prefix(final)  # a version deleted earlier may have had this name
     written = [f for f in publish_output(store, summary.files, temp, final) if f.endswith(".manifest")]

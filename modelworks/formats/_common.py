@@ -9,6 +9,7 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 from PIL import Image, UnidentifiedImageError
@@ -98,6 +99,8 @@ def record_size(store: ObjectStore, record: Record) -> tuple[int, int, int] | No
 def number(text: str) -> int | float:
     """A coordinate as written; whole numbers become ints (``"12"``, ``"12.0"`` -> ``12``) so that boxes
     read from any tool compare and serialise alike."""
+    if len(text) < 16 and text.isascii() and text.isdigit():
+        return int(text)  # the common case, and exact: 15 digits fit a float, so float() would agree
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"{text!r} is not a finite number")
@@ -236,58 +239,92 @@ IO_THREADS = 8
 """Threads that write or read many small objects (one VOC file per sample) at once: each file costs
 a few system calls (local store) or a request (S3), which wait on the disk or the network rather
 than on the CPU, so overlapping them multiplies throughput."""
+_WRITE_CHUNK = 64
+_READ_CHUNK_MIN = 32
 
 
 class BackgroundWriter:
     """Writes objects on a thread pool while the caller goes on building the next ones.
 
-    At most ``in_flight`` writes are pending (memory stays bounded); ``close`` (or leaving the ``with``
-    block) waits for all of them and raises the first error. Writes are independent objects, so their
-    order does not matter."""
+    Objects go to the store in chunks of ``chunk`` (``ObjectStore.write_many``), at most ``in_flight``
+    objects pending (memory stays bounded); ``close`` (or leaving the ``with`` block) writes the last
+    chunk, waits for all of them and raises the first error. Writes are independent objects, so their
+    order does not matter. ``atomic=False`` is for a private prefix published in one piece later (see
+    ``write_many``): the local store then creates each file in place."""
 
-    def __init__(self, store: ObjectStore, *, threads: int = IO_THREADS, in_flight: int = 256) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        atomic: bool = True,
+        threads: int = IO_THREADS,
+        in_flight: int = 1024,
+        chunk: int = _WRITE_CHUNK,
+    ) -> None:
         self.store = store
-        self.in_flight = in_flight
+        self.atomic = atomic
+        self.chunk = chunk
+        self._max_pending = max(1, in_flight // chunk)
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="objwrite")
         self._pending: collections.deque[concurrent.futures.Future[None]] = collections.deque()
+        self._items: list[tuple[ObsPath, bytes]] = []
 
     def write(self, path: ObsPath, data: bytes) -> None:
-        while len(self._pending) >= self.in_flight:
+        self._items.append((path, data))
+        if len(self._items) >= self.chunk:
+            self._submit()
+
+    def _submit(self) -> None:
+        while len(self._pending) >= self._max_pending:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self.store.write, path, data))
+        items, self._items = self._items, []
+        self._pending.append(self._pool.submit(self.store.write_many, items, atomic=self.atomic))
 
     def close(self) -> None:
+        """Write what is left and wait for every write; raise the first error. Idempotent."""
         try:
+            if self._items:
+                self._submit()
             while self._pending:
                 self._pending.popleft().result()
         finally:
-            for future in self._pending:
-                future.cancel()
-            self._pool.shutdown(wait=True)
+            self._abort()
+
+    def _abort(self) -> None:
+        """Drop what is not written yet and wait for the writes under way, raising nothing."""
+        self._items = []
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
 
     def __enter__(self) -> BackgroundWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()  # the error that ends the block is the one to report, not a write's
 
 
-def read_many(
-    store: ObjectStore, paths: list[ObsPath], pool: concurrent.futures.ThreadPoolExecutor | None = None
-) -> dict[ObsPath, bytes | BaseException]:
-    """The content of each path (or the exception reading it raised), read on a thread pool (``pool``,
-    or one made for this call)."""
-
-    def one(path: ObsPath) -> bytes | BaseException:
-        try:
-            return store.read(path)
-        except Exception as exc:  # handed back to the caller, who reports it for its line
-            return exc
-
+def start_reads(
+    store: ObjectStore, paths: list[ObsPath], pool: concurrent.futures.ThreadPoolExecutor
+) -> Callable[[], dict[ObsPath, bytes | BaseException]]:
+    """Start reading ``paths`` in chunks (``ObjectStore.read_many``) on ``pool`` and return at once;
+    the function returned waits for the reads and maps each path to its content or to the exception
+    reading it raised. The caller works in between (the manifest reader builds the records of the
+    batch before)."""
     unique = list(dict.fromkeys(paths))
-    if len(unique) <= 1:
-        return {p: one(p) for p in unique}
-    if pool is not None:
-        return dict(zip(unique, pool.map(one, unique), strict=True))
-    with concurrent.futures.ThreadPoolExecutor(min(IO_THREADS, len(unique))) as own:
-        return dict(zip(unique, own.map(one, unique), strict=True))
+    size = max(_READ_CHUNK_MIN, -(-len(unique) // IO_THREADS))
+    chunks = [unique[i : i + size] for i in range(0, len(unique), size)]
+    futures = [pool.submit(store.read_many, chunk) for chunk in chunks]
+
+    def wait() -> dict[ObsPath, bytes | BaseException]:
+        return {
+            path: data
+            for chunk, future in zip(chunks, futures, strict=True)
+            for path, data in zip(chunk, future.result(), strict=True)
+        }
+
+    return wait

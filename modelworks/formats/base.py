@@ -112,4 +112,7 @@ class Exporter(ABC):
     ) -> ExportSummary:
         """Write ``records`` under the directory ``dest``, streaming. ``labels`` are the dataset's
         labels (name, type, property) in order (COCO category ids follow this order). Options
-        include ``export_format`` (1 tree, 2 tile), ``copy_data`` (bool), ``name`` (file stem)."""
+        include ``export_format`` (1 tree, 2 tile), ``copy_data`` (bool), ``name`` (file stem) and
+        ``staging`` (bool): ``dest`` is a private temporary prefix that the caller publishes in one
+        piece when the export succeeds (``ObjectStore.move``) and deletes when it fails, so the files
+        below it need not appear atomically one by one (``ObjectStore.write_many(atomic=False)``)."""

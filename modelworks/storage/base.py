@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -78,6 +78,32 @@ class ObjectStore(ABC):
         """Like ``write``, with the content read from ``source`` (from its current position to its end)
         in chunks, so that a large object is never held in memory. Backends override this default."""
         self.write(path, source.read())
+
+    def write_many(self, items: Iterable[tuple[ObsPath, bytes]], *, atomic: bool = True) -> None:
+        """Write each ``(path, data)`` as :meth:`write` does, stopping at the first error.
+
+        ``atomic=False`` is for objects below a private prefix that nobody reads before the caller
+        publishes it in one piece with :meth:`move` (or deletes it after a failure), such as an
+        export's temporary directory: an object there need not appear all at once, and a failure may
+        leave one partly written. Backends where atomicity costs something per object (the local
+        store: a temporary file and a rename) skip it then; paths are checked as always. This default
+        writes one object after the other."""
+        del atomic  # every write of this default is atomic anyway
+        for path, data in items:
+            self.write(path, data)
+
+    def read_many(self, paths: Sequence[ObsPath]) -> builtins.list[bytes | Exception]:
+        """The content of each path, in order, or the exception reading it raised (NotFound,
+        InvalidPath ...) in its place: one bad path does not stop the others. Called with many small
+        objects at once (one VOC file per sample); callers overlap calls on threads, so this default
+        reads one object after the other."""
+        found: builtins.list[bytes | Exception] = []
+        for path in paths:
+            try:
+                found.append(self.read(path))
+            except Exception as exc:  # handed back in the path's place
+                found.append(exc)
+        return found
 
     @abstractmethod
     def exists(self, path: ObsPath) -> bool:

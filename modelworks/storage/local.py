@@ -13,12 +13,13 @@ offers no atomic write or symlink containment anyway.
 from __future__ import annotations
 
 import builtins
+import errno
 import functools
 import os
 import shutil
 import stat as stat_module
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -42,6 +43,15 @@ TMP_PREFIX = ".mwtmp-"
 # mkstemp alone would leave them 0600.
 _FILE_MODE = 0o644
 _WRITE_ATTEMPTS = 3
+# read_many and write_many open files relative to a directory descriptor, so that a directory's path is
+# resolved (and checked to stay in its bucket) once, not once per file. O_NOFOLLOW: a last component
+# that is a symlink is not opened here but handed to read, which resolves and checks it. O_CREAT|O_EXCL
+# never follows a symlink and never opens a FIFO or a device: anything in the way goes to write.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+# Linux returns at most this much from one read(); larger files are read in chunks.
+_ONE_READ_MAX = 0x7FFFF000
 
 
 class LocalObjectStore(ObjectStore):
@@ -104,6 +114,69 @@ class LocalObjectStore(ObjectStore):
 
     def open_read(self, path: ObsPath) -> BinaryIO:
         return self._open(path)
+
+    def read_many(self, paths: Sequence[ObsPath]) -> builtins.list[bytes | Exception]:
+        # A few system calls per file (open, fstat, read, close), with each directory resolved once.
+        found: builtins.list[bytes | Exception] = []
+        directories: dict[tuple[str, str], int | None] = {}
+        try:
+            for path in paths:
+                head, _, name = path.key.rpartition("/")
+                if not name:  # a directory path
+                    found.append(self._read_or_error(path))
+                    continue
+                where = (path.bucket, head)
+                try:
+                    if where not in directories:
+                        parent = ObsPath(path.bucket, head + "/" if head else "")
+                        directories[where] = self._open_dir(parent)
+                    found.append(self._read_at(directories[where], name, path))
+                except Exception as exc:  # handed back in the path's place, as the base class does
+                    found.append(exc)
+        finally:
+            for fd in directories.values():
+                if fd is not None:
+                    os.close(fd)
+        return found
+
+    def _read_or_error(self, path: ObsPath) -> bytes | Exception:
+        try:
+            return self.read(path)
+        except Exception as exc:
+            return exc
+
+    def _open_dir(self, directory: ObsPath) -> int | None:
+        """A descriptor of the real directory ``directory`` (checked to stay in its bucket), or None
+        if there is no such directory."""
+        try:
+            return os.open(self._resolve(directory), _DIR_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _read_at(self, dir_fd: int | None, name: str, path: ObsPath) -> bytes:
+        """The object ``name`` in the directory ``dir_fd`` (which is the parent of ``path``)."""
+        if dir_fd is None:
+            raise object_not_found(path)
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise object_not_found(path) from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink: read resolves it and checks where it leads
+                return self.read(path)
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat_module.S_ISREG(st.st_mode):
+                raise object_not_found(path)
+            # One byte more than the size: a short read says the end came, so one call usually does.
+            chunks = [os.read(fd, st.st_size + 1)]
+            if len(chunks[0]) > st.st_size or st.st_size >= _ONE_READ_MAX:
+                while chunk := os.read(fd, _COPY_CHUNK):  # the file grew since fstat, or is huge
+                    chunks.append(chunk)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def exists(self, path: ObsPath) -> bool:
         real = self._resolve(path)
@@ -242,6 +315,58 @@ class LocalObjectStore(ObjectStore):
 
         self._publish(path, fill)
 
+    def write_many(self, items: Iterable[tuple[ObsPath, bytes]], *, atomic: bool = True) -> None:
+        if atomic:
+            super().write_many(items)
+            return
+        # Not atomic: each file is created in place (open, write, close) in a directory made and
+        # resolved once, instead of a temporary file, a chmod and a rename into a directory that may
+        # hold 100,000 entries.
+        directories: dict[tuple[str, str], int] = {}
+        fix_mode: bool | None = None
+        try:
+            for path, data in items:
+                require_file_path(path, "write")
+                head, _, name = path.key.rpartition("/")
+                where = (path.bucket, head)
+                if where not in directories:
+                    parent = ObsPath(path.bucket, head + "/" if head else "")
+                    directories[where] = self._make_dir(parent, path)
+                try:
+                    fd = os.open(name, _CREATE_FLAGS, _FILE_MODE, dir_fd=directories[where])
+                except FileExistsError:
+                    self.write(path, data)  # replace what is there (or refuse a directory) as write does
+                    continue
+                try:
+                    if fix_mode is None:
+                        # A umask stricter than 022 narrows the mode; correct it as write does.
+                        fix_mode = stat_module.S_IMODE(os.fstat(fd).st_mode) != _FILE_MODE
+                    if fix_mode:
+                        os.fchmod(fd, _FILE_MODE)
+                    _write_all(fd, data)
+                except BaseException:
+                    with suppress(OSError):
+                        os.unlink(name, dir_fd=directories[where])
+                    raise
+                finally:
+                    os.close(fd)
+        finally:
+            for fd in directories.values():
+                os.close(fd)
+
+    def _make_dir(self, directory: ObsPath, path: ObsPath) -> int:
+        """Create ``directory`` (the parent of ``path``) if needed; return a descriptor of it."""
+        real = self._resolve(directory)
+        for attempt in range(_WRITE_ATTEMPTS):
+            self._makedirs(real, path)
+            try:
+                return os.open(real, _DIR_FLAGS)
+            except FileNotFoundError:
+                # A concurrent delete pruned the (then empty) directory between makedirs and open.
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def delete(self, path: ObsPath) -> None:
         require_file_path(path, "delete")
         real = self._resolve(path)
@@ -327,8 +452,7 @@ class LocalObjectStore(ObjectStore):
         if dst.is_relative_to(base):
             raise InvalidPath(f"cannot move {base} into itself ({dst})", field="path")
         top, target = self._resolve(base), self._resolve(dst)
-        objects = self._scan(top, base, recursive=True)
-        if not objects:
+        if not self._has_objects(top):
             raise object_not_found(base)
         if base.key != "" and not os.path.lexists(target):
             # Publish the whole directory at once: readers of dst see nothing, then everything.
@@ -336,20 +460,43 @@ class LocalObjectStore(ObjectStore):
             os.rename(top, target)
             self._prune(os.path.dirname(top), base.bucket)
             return
-        # dst exists already (or src is a bucket root, which must survive): merge object by object.
-        for info in objects:
-            destination = dst.join(info.path.relative_to(base))
-            real = self._resolve(destination)
-            self._makedirs(os.path.dirname(real), destination)
-            try:
-                os.replace(os.path.join(top, info.path.relative_to(base)), real)
-            except IsADirectoryError as exc:
-                raise Conflict(f"cannot move to {destination}: a directory of that name exists") from exc
+        # dst exists already (or src is a bucket root, which must survive): merge into it.
+        self._merge(top, dst)
         if base.key == "":
             self._clear_directory(top)
         else:
             shutil.rmtree(top, ignore_errors=True)
             self._prune(os.path.dirname(top), base.bucket)
+
+    def _merge(self, source: str, dst: ObsPath) -> None:
+        """Move the objects below the real directory ``source`` to the same keys below the directory
+        ``dst``: object by object, except that a subdirectory ``dst`` has nothing of that name for is
+        renamed in one go (an export's ``Annotations/``: one rename instead of one per file)."""
+        try:
+            entries = builtins.list(os.scandir(source))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            # As in listings: temp files of in-flight writes and symlinks are not objects; they stay
+            # behind and go with the source directory.
+            if entry.name.startswith(TMP_PREFIX) or entry.is_symlink():
+                continue
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if not (entry.is_file(follow_symlinks=False) or (is_dir and self._has_objects(entry.path))):
+                continue  # not an object, or a directory with none below it (no empty one in dst)
+            try:
+                destination = dst.join(entry.name + "/" if is_dir else entry.name)
+            except InvalidPath:
+                continue  # a name no OBS key can spell: not an object either
+            real = self._resolve(destination)
+            if is_dir and os.path.lexists(real):
+                self._merge(entry.path, destination)
+                continue
+            self._makedirs(os.path.dirname(real), destination)
+            try:
+                os.replace(entry.path, real)
+            except IsADirectoryError as exc:
+                raise Conflict(f"cannot move to {destination}: a directory of that name exists") from exc
 
     # -- buckets and the rest -----------------------------------------------------------------------
 
@@ -371,3 +518,11 @@ class LocalObjectStore(ObjectStore):
 
     def describe(self) -> str:
         return f"local:{self._root}"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = os.write(fd, data)
+    if written < len(data):  # rare for a regular file (a signal, a full disk): write the rest
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]

@@ -44,6 +44,17 @@ def test_voc_broken_xml_and_bad_boxes_are_item_errors(store: ObjectStore, root: 
     assert all(e.file.startswith(f"/{root.bucket}/") for e in errors)
 
 
+def test_voc_size_that_is_not_a_finite_number_is_an_item_error(store: ObjectStore, root: ObsPath) -> None:
+    store.write(root.join("a.jpg"), ds.image_bytes((30, 30), "a.jpg"))
+    store.write(
+        root.join("a.xml"),
+        b"<annotation><filename>a.jpg</filename><size><width>inf</width><height>30</height></size>"
+        b"</annotation>",
+    )
+    _, errors = read(store, "VOC", root, 1)
+    assert "<size> is not numeric" in only_error(errors).reason
+
+
 def test_voc_refuses_entities(store: ObjectStore, root: ObsPath) -> None:
     store.write(root.join("a.jpg"), ds.image_bytes((30, 30), "a.jpg"))
     store.write(

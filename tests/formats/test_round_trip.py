@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
+
+from modelworks.data.records import publish_output
 from modelworks.formats import exporter, importer
 from modelworks.storage import ObjectStore, ObsPath
 from tests.formats import _datasets as ds
@@ -40,7 +43,12 @@ class RoundTrip:
         path, expected = self.write_dataset(store, root.join("source/"))
         assert self.read(store, path) == expected
 
-    def test_export_then_import_gives_the_same_labels(self, any_store: ObjectStore, root: ObsPath) -> None:
+    @pytest.mark.parametrize("staged", [False, True], ids=["direct", "staged"])
+    def test_export_then_import_gives_the_same_labels(
+        self, any_store: ObjectStore, root: ObsPath, staged: bool
+    ) -> None:
+        """``staged``: as the export task runs it, into a private prefix (files written without
+        per-file atomicity) then published to the destination."""
         path, expected = self.write_dataset(any_store, root.join("source/"))
         reader = importer(self.format)
         records, errors = ds.split(
@@ -48,18 +56,19 @@ class RoundTrip:
         )
         assert errors == []
         dest = root.join("export/")
+        staging = dest.join(".mw-export-test/")
         summary = exporter(self.format).export(
             any_store,
             iter(records),
-            dest,
+            staging if staged else dest,
             dataset_type=self.dataset_type,
             labels=[{"name": name, "type": self.dataset_type} for name in self.labels],
-            options=self.export_options,
+            options={**self.export_options, "staging": staged},
         )
         assert summary.samples == len(records)
-        assert summary.files and all(
-            any_store.is_file(ObsPath(root.bucket, f.split("/", 2)[2])) for f in summary.files
-        )
+        files = publish_output(any_store, summary.files, staging, dest) if staged else summary.files
+        assert files and all(any_store.is_file(ObsPath(root.bucket, f.split("/", 2)[2])) for f in files)
+        assert not any_store.exists(staging)
         assert self.read(any_store, self.export_path(dest)) == expected
 
 

@@ -136,3 +136,72 @@ def test_list_is_fast(local_store: LocalObjectStore, bucket: str) -> None:
     assert listed[0].path.key == "images/class0/img00000.jpg" and listed[0].size == 2
     # The requirement is "well above 2,000 files/s"; a healthy run is around 100,000/s.
     assert count / elapsed > 4000, f"{count / elapsed:.0f} files/s"
+
+
+def test_read_many_and_write_many_stay_in_the_bucket(local_store: LocalObjectStore, bucket: str) -> None:
+    local_store.write(ObsPath(bucket, "ok/file.txt"), b"ok")
+    bucket_dir = local_store.root / bucket
+    (bucket_dir / "etc-link").symlink_to("/etc")
+    (bucket_dir / "passwd").symlink_to("/etc/passwd")
+    (bucket_dir / "ok" / "up").symlink_to("../..")  # the store root, outside the bucket
+    (bucket_dir / "ok" / "alias.txt").symlink_to("file.txt")  # inside: fine
+    keys = ["etc-link/passwd", "passwd", "ok/up/x", "ok/file.txt", "ok/alias.txt"]
+    got = local_store.read_many([ObsPath(bucket, key) for key in keys])
+    assert all(isinstance(error, InvalidPath) for error in got[:3]), got
+    assert got[3:] == [b"ok", b"ok"]
+    passwd = Path("/etc/passwd").read_bytes()
+    for key in ("etc-link/evil", "passwd", "ok/up/evil"):
+        with pytest.raises(InvalidPath):
+            local_store.write_many([(ObsPath(bucket, key), b"x")], atomic=False)
+    assert not os.path.exists("/etc/evil") and Path("/etc/passwd").read_bytes() == passwd
+    assert not (local_store.root / "evil").exists()
+
+
+def test_write_many_in_place_makes_plain_readable_files(local_store: LocalObjectStore, bucket: str) -> None:
+    local_store.write(ObsPath(bucket, "a"), b"file")
+    local_store.write(ObsPath(bucket, "d/x"), b"x")
+    old_umask = os.umask(0o077)
+    try:
+        local_store.write_many([(ObsPath(bucket, f"out/{i}.xml"), b"<x/>") for i in range(5)], atomic=False)
+    finally:
+        os.umask(old_umask)
+    out = local_store.root / bucket / "out"
+    assert sorted(p.name for p in out.iterdir()) == [f"{i}.xml" for i in range(5)]  # no temp files
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o644}
+    with pytest.raises(Conflict):  # a file in the way of a directory
+        local_store.write_many([(ObsPath(bucket, "a/b"), b"x")], atomic=False)
+    with pytest.raises(Conflict):  # a directory in the way of a file
+        local_store.write_many([(ObsPath(bucket, "d"), b"x")], atomic=False)
+    assert local_store.read(ObsPath(bucket, "a")) == b"file"
+
+
+def test_move_renames_a_directory_the_destination_lacks(local_store: LocalObjectStore, bucket: str) -> None:
+    staging = ObsPath(bucket, "out/.mw-export-1/")
+    local_store.write_many([(staging.join(f"Annotations/{i}.xml"), b"new") for i in range(3)], atomic=False)
+    local_store.write(staging.join("m.manifest"), b"lines")
+    local_store.write(ObsPath(bucket, "out/kept.txt"), b"kept")
+    annotations = local_store.root / bucket / "out" / ".mw-export-1" / "Annotations"
+    inode = annotations.stat().st_ino
+    # Into its own parent, which exists (it holds the staging prefix): a merge.
+    local_store.move(staging, ObsPath(bucket, "out/"))
+    assert (local_store.root / bucket / "out" / "Annotations").stat().st_ino == inode  # one rename
+    assert local_store.list_keys(ObsPath(bucket, "out/")) == [
+        "Annotations/0.xml",
+        "Annotations/1.xml",
+        "Annotations/2.xml",
+        "kept.txt",
+        "m.manifest",
+    ]
+    # Into a directory that has one of that name already: merged object by object.
+    again = ObsPath(bucket, "out/.mw-export-2/")
+    local_store.write_many(
+        [(again.join("Annotations/0.xml"), b"newer"), (again.join("Annotations/9.xml"), b"9")]
+    )
+    local_store.move(again, ObsPath(bucket, "out/"))
+    assert local_store.list_keys(ObsPath(bucket, "out/Annotations/")) == ["0.xml", "1.xml", "2.xml", "9.xml"]
+    assert local_store.read(ObsPath(bucket, "out/Annotations/0.xml")) == b"newer"
+    assert sorted(p.name for p in (local_store.root / bucket / "out").iterdir()) == [
+        "Annotations",
+        "kept.txt",
+        "m.manifest",
+    ]

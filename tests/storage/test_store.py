@@ -294,3 +294,40 @@ def test_describe_and_local_path(store: ObjectStore, bucket: str) -> None:
         assert store.scheme == "s3"
         assert store.describe().startswith("s3:http")
         assert local is None
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "in-place"])
+def test_write_many_writes_every_object(store: ObjectStore, bucket: str, atomic: bool) -> None:
+    items = [(_p(bucket, f"many/{i % 3}/{i:02d}.xml"), f"<i>{i}</i>".encode()) for i in range(20)]
+    items += [(_p(bucket, "top.txt"), b"at the bucket root"), (_p(bucket, "many/0/00.xml"), b"again")]
+    store.write_many(iter(items), atomic=atomic)  # creates the bucket and the directories
+    expected = dict(items)  # the later write of a path wins
+    assert store.list_keys(_p(bucket)) == sorted(path.key for path in expected)
+    for path, data in expected.items():
+        assert store.read(path) == data
+    store.write_many([(_p(bucket, "top.txt"), b"replaced")], atomic=atomic)
+    assert store.read(_p(bucket, "top.txt")) == b"replaced"
+    store.write_many([], atomic=atomic)
+    with pytest.raises(InvalidPath):
+        store.write_many([(_p(bucket, "many/"), b"x")], atomic=atomic)
+
+
+def test_read_many_gives_each_content_or_error_in_place(store: ObjectStore, bucket: str) -> None:
+    big = bytes(range(256)) * 1200  # 300 KiB: more than one read's worth anywhere
+    store.write_many([(_p(bucket, "d/a.txt"), b"a"), (_p(bucket, "d/big.bin"), big), (_p(bucket, "b"), b"")])
+    paths = [
+        _p(bucket, "d/a.txt"),
+        _p(bucket, "d/missing.txt"),
+        _p(bucket, "d"),  # a directory, not an object
+        _p(bucket, "d/"),
+        _p(bucket, "no/such/dir.txt"),
+        _p(bucket, "d/big.bin"),
+        _p(bucket, "b"),
+        _p(bucket, "d/a.txt"),
+    ]
+    got = store.read_many(paths)
+    assert got[0] == b"a" and got[5] == big and got[6] == b"" and got[7] == b"a"
+    for error in (got[1], got[2], got[3], got[4]):
+        assert isinstance(error, NotFound) and error.error_code == "ModelArts.4312"
+    assert store.read_many([]) == []
+    assert isinstance(store.read_many([_p(bucket + "-none", "x")])[0], NotFound)

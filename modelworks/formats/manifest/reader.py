@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from modelworks.data.constants import SAMPLE_TEXT, sample_type_for
@@ -15,8 +16,8 @@ from modelworks.formats._common import (
     IO_THREADS,
     feature_problem,
     parse_bool,
-    read_many,
     resolve_source,
+    start_reads,
 )
 from modelworks.formats.base import Annotation, Importer, ItemError, Record
 from modelworks.formats.manifest._types import NAMED_TYPES, label_type
@@ -33,6 +34,14 @@ _BATCH_LINES = 256
 
 class LineError(ValueError):
     """A manifest line that cannot become a record; the message is the reason."""
+
+
+@dataclass
+class _Batch:
+    """Parsed lines (line number, JSON object or why not) and, once read, their VOC files."""
+
+    lines: list[tuple[int, dict[str, Any] | LineError]]
+    fetched: Callable[[], dict[str, bytes | BaseException]]
 
 
 def _float(value: Any, what: str) -> float | None:
@@ -91,41 +100,65 @@ class ManifestImporter(Importer):
     def _read_manifest(
         self, store: ObjectStore, manifest: ObsPath, dataset_type: int
     ) -> Iterator[Record | ItemError]:
-        """Lines in batches: the VOC files a batch points to are read together on threads, then the
-        batch's records are built in order."""
+        """Lines in batches: the VOC files a batch points to are read together on threads while the
+        records of the batch before are built (in order) and handed on."""
         base = manifest.parent
         with store.open_read(manifest) as lines, ThreadPoolExecutor(IO_THREADS) as pool:
-            batch: list[tuple[int, dict[str, Any] | LineError]] = []
-            for number, raw in enumerate(lines, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    batch.append((number, self._parse(raw, number)))
-                except LineError as exc:
-                    batch.append((number, exc))
-                if len(batch) >= _BATCH_LINES:
-                    yield from self._batch(store, manifest, base, dataset_type, batch, pool)
-                    batch = []
-            yield from self._batch(store, manifest, base, dataset_type, batch, pool)
+            previous: _Batch | None = None
+            for batch in self._batches(lines):
+                current = _Batch(batch, self._start_reads(store, base, batch, pool))
+                if previous is not None:
+                    yield from self._records(store, manifest, base, dataset_type, previous)
+                previous = current
+            if previous is not None:
+                yield from self._records(store, manifest, base, dataset_type, previous)
 
-    def _batch(
-        self,
+    def _batches(self, lines: Iterable[bytes]) -> Iterator[list[tuple[int, dict[str, Any] | LineError]]]:
+        batch: list[tuple[int, dict[str, Any] | LineError]] = []
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                batch.append((number, self._parse(raw, number)))
+            except LineError as exc:
+                batch.append((number, exc))
+            if len(batch) >= _BATCH_LINES:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    @staticmethod
+    def _start_reads(
         store: ObjectStore,
-        manifest: ObsPath,
         base: ObsPath,
-        dataset_type: int,
         batch: list[tuple[int, dict[str, Any] | LineError]],
         pool: ThreadPoolExecutor,
-    ) -> Iterator[Record | ItemError]:
-        wanted = []
+    ) -> Callable[[], dict[str, bytes | BaseException]]:
+        """Start reading the VOC files of ``batch``; the function returned waits for them and maps each
+        ``annotation-loc`` (as written) to its content or error."""
+        wanted: dict[str, ObsPath] = {}  # each location resolved once, however many lines name it
         for _, line in batch:
             entries = line.get("annotation") if isinstance(line, dict) else None
             for entry in entries if isinstance(entries, list) else []:
                 if isinstance(entry, dict) and entry.get("annotation-loc"):
-                    with suppress(InvalidPath):
-                        wanted.append(resolve_source(str(entry["annotation-loc"]), base))
-        fetched = read_many(store, wanted, pool)
-        for number, line in batch:
+                    location = str(entry["annotation-loc"])
+                    if location not in wanted:
+                        with suppress(InvalidPath):
+                            wanted[location] = resolve_source(location, base)
+        contents = start_reads(store, list(wanted.values()), pool)
+
+        def fetched() -> dict[str, bytes | BaseException]:
+            got = contents()
+            return {location: got[path] for location, path in wanted.items()}
+
+        return fetched
+
+    def _records(
+        self, store: ObjectStore, manifest: ObsPath, base: ObsPath, dataset_type: int, batch: _Batch
+    ) -> Iterator[Record | ItemError]:
+        fetched = batch.fetched()
+        for number, line in batch.lines:
             try:
                 if isinstance(line, LineError):
                     raise line
@@ -154,7 +187,7 @@ class ManifestImporter(Importer):
         line: dict[str, Any],
         base: ObsPath,
         dataset_type: int,
-        fetched: dict[ObsPath, bytes | BaseException] | None = None,
+        fetched: dict[str, bytes | BaseException] | None = None,
     ) -> Record:
         source = line.get("source")
         if not isinstance(source, str) or not source.strip():
@@ -201,7 +234,7 @@ class ManifestImporter(Importer):
         entry: dict[str, Any],
         base: ObsPath,
         record: Record,
-        fetched: dict[ObsPath, bytes | BaseException],
+        fetched: dict[str, bytes | BaseException],
     ) -> list[Annotation]:
         if not entry.get("type"):
             raise LineError("an annotation has no type")
@@ -250,18 +283,17 @@ class ManifestImporter(Importer):
         base: ObsPath,
         kind: int,
         record: Record,
-        fetched: dict[ObsPath, bytes | BaseException],
+        fetched: dict[str, bytes | BaseException],
     ) -> list[Annotation]:
         fmt = str(entry.get("annotation-format") or "PASCAL VOC")
         if fmt.upper().replace("_", " ") != "PASCAL VOC":
             raise LineError(f"annotation-format {fmt!r} is not supported (only PASCAL VOC)")
         location = str(entry["annotation-loc"])
         try:
-            path = resolve_source(location, base)
-            got = fetched.get(path)
+            got = fetched.get(location)
             if isinstance(got, BaseException):
                 raise got
-            data = got if got is not None else store.read(path)
+            data = got if got is not None else store.read(resolve_source(location, base))
         except NotFound as exc:
             raise LineError(f"annotation file {location} does not exist") from exc
         except ModelworksError as exc:

@@ -24,6 +24,8 @@ from modelworks.formats.voc._xml import voc_xml
 from modelworks.storage import ObjectStore, ObsPath
 
 ANNOTATIONS_DIR = "Annotations"
+# One encoder for every line: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _scheme(options: dict[str, Any]) -> str:
@@ -101,19 +103,20 @@ class _Export:
         ]
         shapes = [] if self.inline else [a for a in record.annotations if SHAPE in a.property]
         if shapes:
-            entries.append(self.voc_entry(record, shapes))
+            entries.append(self.voc_entry(record, path, shapes))
         if entries:
             line["annotation"] = entries
         for key, value in record.extra.items():
             line.setdefault(key, value)
         return line
 
-    def voc_entry(self, record: Record, shapes: list[Annotation]) -> dict[str, Any]:
-        path = source_path(record)
+    def voc_entry(self, record: Record, path: ObsPath | None, shapes: list[Annotation]) -> dict[str, Any]:
+        """The line's entry for its shapes, written to a VOC file; ``path`` is the record's data file."""
         filename = record.name or (path.name if path else "image")
         target = self.dest.join(ANNOTATIONS_DIR, unique_stem(stem(filename), self.used) + ".xml")
         xml = voc_xml(
-            folder=path.parent.name if path else "",
+            # The name of the data file's directory (path.parent.name, without building the parent).
+            folder=path.key.rpartition("/")[0].rpartition("/")[2] if path else "",
             filename=filename,
             size=record_size(self.store, record),
             annotations=shapes,
@@ -147,18 +150,20 @@ class ManifestExporter(Exporter):
         options: dict[str, Any],
     ) -> ExportSummary:
         """Options: ``name`` (file stem, "manifest"), ``source_scheme`` ("obs://" or "s3://"),
-        ``inline_boxes`` (detection shapes in the line's ``property`` instead of VOC files)."""
+        ``inline_boxes`` (detection shapes in the line's ``property`` instead of VOC files),
+        ``staging`` (see ``Exporter.export``)."""
         dest = dest.as_dir()
         manifest = dest.join(f"{options.get('name') or 'manifest'}.manifest")
         # VOC files are written on threads while the next lines are built; all are written before the
         # manifest that names them is published.
-        with BackgroundWriter(store) as files, SpooledObject() as out:
+        staging = bool(options.get("staging"))
+        with BackgroundWriter(store, atomic=not staging) as files, SpooledObject() as out:
             run = _Export(
                 store, dest, _scheme(options), dataset_type, bool(options.get("inline_boxes")), files
             )
             for record in records:
                 line = run.line(record)
-                out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+                out.write(_ENCODER.encode(line).encode() + b"\n")
                 run.summary.samples += 1
             files.close()
             out.publish(store, manifest)

@@ -5,6 +5,7 @@ The manifest format reads and writes the same files (``annotation-loc``), so bot
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from modelworks.formats.base import Annotation
 # VOC object flags kept in the label's property so a round trip gives them back; only a set flag is
 # kept (a 0 is VOC's default and is written back as 0).
 FLAGS = ("truncated", "difficult", "occluded")
+_FLAG_KEYS = tuple((flag, f"@modelarts:{flag}") for flag in FLAGS)
+_TRUNCATED, _DIFFICULT, _OCCLUDED = (key for _, key in _FLAG_KEYS)
 POSE = "@modelarts:pose"
 MASK_COLOR = "@modelarts:mask_color"
 _SHAPES = ("bndbox", "polygon", "point", "line", "circle", "polyline", "dashed")
@@ -53,15 +56,8 @@ def _check_safe(data: bytes) -> None:
 
 def _fields(element: ET.Element) -> dict[str, str]:
     """Child tag -> stripped text (the first child of each tag), read in one pass."""
-    fields: dict[str, str] = {}
-    for child in element:
-        fields.setdefault(child.tag, (child.text or "").strip())
-    return fields
-
-
-def _text(element: ET.Element | None, tag: str) -> str:
-    found = element.find(tag) if element is not None else None
-    return (found.text or "").strip() if found is not None else ""
+    # Built backwards so that the first child of a tag is the one that stays.
+    return {child.tag: (child.text or "").strip() for child in reversed(element)}
 
 
 def _number(fields: dict[str, str], tag: str, where: str) -> int | float:
@@ -87,10 +83,7 @@ def _points(fields: dict[str, str], where: str) -> list[list[int | float]]:
     return [[xs[i], ys[i]] for i in sorted(xs)]
 
 
-def _shape(obj: ET.Element, width: int, height: int) -> tuple[str, list[Any]]:
-    element = next((child for child in obj if child.tag in _SHAPES), None)
-    if element is None:
-        raise VocError("object has no bndbox, polygon or other shape")
+def _shape(element: ET.Element, width: int, height: int) -> tuple[str, list[Any]]:
     shape, fields = element.tag, _fields(element)
     if shape == "bndbox":
         xmin, ymin = _number(fields, "xmin", shape), _number(fields, "ymin", shape)
@@ -98,7 +91,7 @@ def _shape(obj: ET.Element, width: int, height: int) -> tuple[str, list[Any]]:
         if xmin > xmax or ymin > ymax:
             raise VocError(f"box ({xmin}, {ymin}, {xmax}, {ymax}) has xmin > xmax or ymin > ymax")
         feature: list[Any] = [[xmin, ymin], [xmax, ymax]]
-        if points_outside(feature, width, height):
+        if width > 0 and height > 0 and (xmax > width or ymax > height or xmin < 0 or ymin < 0):
             raise VocError(f"box ({xmin}, {ymin}, {xmax}, {ymax}) lies outside the {width}x{height} image")
         return shape, feature
     if shape == "circle":
@@ -115,22 +108,34 @@ def _shape(obj: ET.Element, width: int, height: int) -> tuple[str, list[Any]]:
 
 
 def _object(obj: ET.Element, label_type: int, width: int, height: int) -> Annotation:
-    fields = _fields(obj)
+    # One pass over the children: their texts (the first child of each tag) and the first shape.
+    fields: dict[str, str] = {}
+    element: ET.Element | None = None
+    for child in obj:
+        tag = child.tag
+        if tag not in fields:
+            fields[tag] = (child.text or "").strip()
+            if element is None and tag in _SHAPES:
+                element = child
     name = fields.get("name")
     if not name:
         raise VocError("object has no <name>")
-    shape, feature = _shape(obj, width, height)
+    if element is None:
+        raise VocError("object has no bndbox, polygon or other shape")
+    shape, feature = _shape(element, width, height)
     prop: dict[str, Any] = {SHAPE: shape, FEATURE: feature}
     annotation = Annotation(name=name, type=label_type, property=prop)
     try:
-        for flag in FLAGS:
-            if fields.get(flag) and parse_bool(fields[flag]):
-                prop[f"@modelarts:{flag}"] = True
+        for flag, key in _FLAG_KEYS:
+            value = fields.get(flag)
+            if value and value != "0" and parse_bool(value):
+                prop[key] = True
         if fields.get("confidence"):
             annotation.score = float(fields["confidence"])
         if fields.get("hard-coefficient"):
             annotation.hard_coefficient = float(fields["hard-coefficient"])
-        annotation.hard = parse_bool(fields.get("hard"))
+        if fields.get("hard"):
+            annotation.hard = parse_bool(fields["hard"])
     except ValueError as exc:
         raise VocError(f"object {name!r} has a bad flag, confidence or hard-coefficient: {exc}") from exc
     pose = fields.get("pose")
@@ -150,21 +155,38 @@ def parse_voc(data: bytes, *, label_type: int = 1) -> VocDocument:
         raise VocError(f"broken XML: {exc}") from exc
     if root.tag != "annotation":
         raise VocError(f"root element is <{root.tag}>, not <annotation>")
+    filename: ET.Element | None = None
+    size_element: ET.Element | None = None
+    objects: list[ET.Element] = []
+    for child in root:
+        tag = child.tag
+        if tag == "object":
+            objects.append(child)
+        elif tag == "size" and size_element is None:
+            size_element = child
+        elif tag == "filename" and filename is None:
+            filename = child
     size: tuple[int, int, int] | None = None
-    size_element = root.find("size")
     if size_element is not None:
         fields = _fields(size_element)
         try:
-            width, height, depth = (int(float(fields.get(k) or 0)) for k in ("width", "height", "depth"))
-        except ValueError as exc:
+            width, height, depth = (_dimension(fields.get(k)) for k in ("width", "height", "depth"))
+        except (ValueError, OverflowError) as exc:  # OverflowError: "inf"
             raise VocError(f"<size> is not numeric: {exc}") from exc
         if width > 0 and height > 0:
             size = (width, height, depth or 3)
     width, height = (size[0], size[1]) if size else (0, 0)
-    document = VocDocument(filename=_text(root, "filename"), size=size)
-    for obj in root.findall("object"):
-        document.annotations.append(_object(obj, label_type, width, height))
+    document = VocDocument(filename=(filename.text or "").strip() if filename is not None else "", size=size)
+    document.annotations = [_object(obj, label_type, width, height) for obj in objects]
     return document
+
+
+def _dimension(text: str | None) -> int:
+    if not text:
+        return 0
+    if len(text) < 16 and text.isascii() and text.isdigit():
+        return int(text)
+    return int(float(text))
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -190,27 +212,36 @@ def _shape_xml(shape: str, feature: Any) -> str:
     return f"<{shape}>{parts}</{shape}>"
 
 
+@functools.lru_cache(maxsize=1024)
+def _escaped(text: str) -> str:
+    """``escape`` for the label names and poses that every file repeats."""
+    return escape(text)
+
+
 def object_xml(annotation: Annotation) -> str | None:
     """One ``<object>`` in the standard VOC element order, or None for a label with no shape."""
     prop = annotation.property
     shape = prop.get(SHAPE)
-    if shape not in _SHAPES or not prop.get(FEATURE):
+    feature = prop.get(FEATURE)
+    if shape not in _SHAPES or not feature:
         return None
-    flags = "".join(f"<{flag}>{1 if prop.get(f'@modelarts:{flag}') else 0}</{flag}>" for flag in FLAGS[:2])
-    extra = f"<occluded>{1 if prop.get('@modelarts:occluded') else 0}</occluded>"
-    if annotation.score is not None:
-        extra += f"<confidence>{annotation.score}</confidence>"
-    if annotation.hard is not None:
-        extra += f"<hard>{'true' if annotation.hard else 'false'}</hard>"
-    if annotation.hard_coefficient is not None:
-        extra += f"<hard-coefficient>{annotation.hard_coefficient}</hard-coefficient>"
-    if prop.get(MASK_COLOR):
-        extra += f"<mask_color>{escape(str(prop[MASK_COLOR]))}</mask_color>"
-    pose = escape(str(prop.get(POSE) or "Unspecified"))
-    return (
-        f"<object><name>{escape(annotation.name)}</name><pose>{pose}</pose>{flags}{extra}"
-        f"{_shape_xml(shape, prop[FEATURE])}</object>"
+    pose = prop.get(POSE)
+    xml = (
+        f"<object><name>{_escaped(annotation.name)}</name>"
+        f"<pose>{_escaped(str(pose)) if pose else 'Unspecified'}</pose>"
+        f"<truncated>{1 if prop.get(_TRUNCATED) else 0}</truncated>"
+        f"<difficult>{1 if prop.get(_DIFFICULT) else 0}</difficult>"
+        f"<occluded>{1 if prop.get(_OCCLUDED) else 0}</occluded>"
     )
+    if annotation.score is not None:
+        xml += f"<confidence>{annotation.score}</confidence>"
+    if annotation.hard is not None:
+        xml += f"<hard>{'true' if annotation.hard else 'false'}</hard>"
+    if annotation.hard_coefficient is not None:
+        xml += f"<hard-coefficient>{annotation.hard_coefficient}</hard-coefficient>"
+    if prop.get(MASK_COLOR):
+        xml += f"<mask_color>{escape(str(prop[MASK_COLOR]))}</mask_color>"
+    return f"{xml}{_shape_xml(shape, feature)}</object>"
 
 
 def voc_xml(

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from modelworks.formats._common import (
+    BackgroundWriter,
     SpooledObject,
     label_names,
     record_size,
@@ -42,30 +43,35 @@ class VocExporter(Exporter):
         used: set[str] = set()
         names = label_names(labels)
         subsets: dict[str, SpooledObject] = {}
+        # One XML per record, written on threads while the next ones are built; all of them are
+        # written before the ImageSets lists that name them.
         try:
-            for record in records:
-                source = source_path(record)
-                original = record.name or (source.name if source else f"{summary.samples}.jpg")
-                # Stems must be unique: a second a.jpg (from another folder) becomes a_1.jpg.
-                name_stem = unique_stem(stem(original), used)
-                filename = name_stem + original[len(stem(original)) :]
-                if copy_data and source is not None:
-                    target = dest.join(IMAGES_DIR, filename)
-                    store.copy(source, target)
+            with BackgroundWriter(store, atomic=not options.get("staging")) as files:
+                for record in records:
+                    source = source_path(record)
+                    original = record.name or (source.name if source else f"{summary.samples}.jpg")
+                    # Stems must be unique: a second a.jpg (from another folder) becomes a_1.jpg.
+                    name_stem = unique_stem(stem(original), used)
+                    filename = name_stem + original[len(stem(original)) :]
+                    if copy_data and source is not None:
+                        target = dest.join(IMAGES_DIR, filename)
+                        store.copy(source, target)
+                        summary.files.append(str(target))
+                    names.update(dict.fromkeys(a.name for a in record.annotations))
+                    xml = voc_xml(
+                        folder=IMAGES_DIR if copy_data or source is None else source.parent.name,
+                        filename=filename,
+                        size=record_size(store, record),
+                        annotations=record.annotations,
+                    )
+                    target = dest.join("Annotations", name_stem + ".xml")
+                    files.write(target, xml)
                     summary.files.append(str(target))
-                names.update(dict.fromkeys(a.name for a in record.annotations))
-                xml = voc_xml(
-                    folder=IMAGES_DIR if copy_data or source is None else source.parent.name,
-                    filename=filename,
-                    size=record_size(store, record),
-                    annotations=record.annotations,
-                )
-                target = dest.join("Annotations", name_stem + ".xml")
-                store.write(target, xml)
-                summary.files.append(str(target))
-                subset = USAGE_SUBSET.get((record.usage or "").upper(), "default")
-                subsets.setdefault(subset, SpooledObject()).write(name_stem.encode() + b"\n")
-                summary.samples += 1
+                    subset = USAGE_SUBSET.get((record.usage or "").upper(), "default")
+                    if subset not in subsets:  # (not setdefault: that would make a spool per record)
+                        subsets[subset] = SpooledObject()
+                    subsets[subset].write(name_stem.encode() + b"\n")
+                    summary.samples += 1
             for subset, spool in sorted(subsets.items()):
                 target = dest.join("ImageSets/Main", subset + ".txt")
                 spool.publish(store, target)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from modelworks.formats._common import (
+    BackgroundWriter,
     SpooledObject,
     box_corners,
     label_names,
@@ -59,25 +60,29 @@ class YoloExporter(Exporter):
         summary = ExportSummary()
         used: set[str] = set()
         lists: dict[str, SpooledObject] = {}
+        # One label file per record, written on threads; all of them before the lists naming them.
         try:
-            for record in records:
-                size = record_size(store, record)
-                if size is None or size[0] <= 0 or size[1] <= 0:
-                    continue
-                subset = "valid" if (record.usage or "").upper() in ("EVAL", "TEST") else "train"
-                source = source_path(record)
-                original = record.name or (source.name if source else f"{summary.samples}.jpg")
-                name_stem = unique_stem(stem(original), used)
-                filename = name_stem + original[len(stem(original)) :]
-                folder = dest.join(SUBSETS[subset] + "/")
-                if copy_data and source is not None:
-                    store.copy(source, folder.join(filename))
-                    summary.files.append(str(folder.join(filename)))
-                target = folder.join(name_stem + ".txt")
-                store.write(target, yolo_lines(record, classes, size[0], size[1]).encode())
-                summary.files.append(str(target))
-                lists.setdefault(subset, SpooledObject()).write(f"{SUBSETS[subset]}/{filename}\n".encode())
-                summary.samples += 1
+            with BackgroundWriter(store, atomic=not options.get("staging")) as files:
+                for record in records:
+                    size = record_size(store, record)
+                    if size is None or size[0] <= 0 or size[1] <= 0:
+                        continue
+                    subset = "valid" if (record.usage or "").upper() in ("EVAL", "TEST") else "train"
+                    source = source_path(record)
+                    original = record.name or (source.name if source else f"{summary.samples}.jpg")
+                    name_stem = unique_stem(stem(original), used)
+                    filename = name_stem + original[len(stem(original)) :]
+                    folder = dest.join(SUBSETS[subset] + "/")
+                    if copy_data and source is not None:
+                        store.copy(source, folder.join(filename))
+                        summary.files.append(str(folder.join(filename)))
+                    target = folder.join(name_stem + ".txt")
+                    files.write(target, yolo_lines(record, classes, size[0], size[1]).encode())
+                    summary.files.append(str(target))
+                    if subset not in lists:  # (not setdefault: that would make a spool per record)
+                        lists[subset] = SpooledObject()
+                    lists[subset].write(f"{SUBSETS[subset]}/{filename}\n".encode())
+                    summary.samples += 1
             data = [f"classes = {len(classes)}", "names = obj.names"]
             for subset, spool in sorted(lists.items()):
                 spool.publish(store, dest.join(f"{subset}.txt"))
