@@ -104,7 +104,7 @@ class ExportTask(TaskHandler):
             summary = fmt.export(
                 ctx.store, stream, temp, dataset_type=dataset.dataset_type, labels=labels, options=options
             )
-            publish_output(ctx.store, summary.files, temp, dest)
+            publish_output(ctx.store, summary.index_files, temp, dest)
         return {"total_sample_count": counted.done, "finished_sample_count": counted.done}
 
     def _source(self, ctx: TaskContext, dataset: Dataset) -> tuple[Iterator[Record], int, int]:

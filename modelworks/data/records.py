@@ -462,7 +462,9 @@ class UsageSplit:
 
 
 def publish_output(store: ObjectStore, files: Sequence[str], temp: ObsPath, final: ObsPath) -> list[str]:
-    """Move what an exporter wrote below ``temp`` to ``final``; returns the files' final paths.
+    """Move everything an exporter wrote below ``temp`` to ``final`` (one ``move`` of the prefix, not
+    file by file); returns the final paths of ``files``, the export's index files
+    (``ExportSummary.index_files``: manifests, COCO JSON ...), which is all it needs to know.
 
     Manifests name their own VOC files by absolute path, so the temporary prefix in them is
     rewritten first (it holds a task id: no other text can contain it)."""

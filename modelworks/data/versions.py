@@ -36,7 +36,7 @@ from modelworks.data.records import (
 )
 from modelworks.db import Database, now_ms
 from modelworks.errors import Conflict, InvalidArgument, NotFound
-from modelworks.formats import Record, exporter
+from modelworks.formats import Record, UniqueNames, exporter
 from modelworks.jobs import TaskContext, TaskHandler, register, request_cancel, submit
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 
@@ -294,7 +294,7 @@ def publish_version(
     )
     stats = _Stats()
     changed: dict[str, str | None] = {}
-    used_names: set[str] = set()
+    used_names = UniqueNames()
 
     def step(record: Record) -> Record:
         before = record.usage
@@ -311,17 +311,18 @@ def publish_version(
         return record
 
     progress(0, total_sample_count=total, finished_sample_count=0)
-    summary = exporter("manifest").export(
-        store,
-        mapped(iter_records(db, dataset.id), step),
-        temp,
-        dataset_type=dataset.dataset_type,
-        labels=labels,
-        # temp is this task's own prefix, published in one move and deleted if the task fails.
-        options={"name": version.name, "export_format": 2, "copy_data": False, "staging": True},
-    )
+    with used_names:
+        summary = exporter("manifest").export(
+            store,
+            mapped(iter_records(db, dataset.id), step),
+            temp,
+            dataset_type=dataset.dataset_type,
+            labels=labels,
+            # temp is this task's own prefix, published in one move and deleted if the task fails.
+            options={"name": version.name, "export_format": 2, "copy_data": False, "staging": True},
+        )
     store.delete_prefix(final)  # a version deleted earlier may have had this name
-    written = [f for f in publish_output(store, summary.files, temp, final) if f.endswith(".manifest")]
+    written = [f for f in publish_output(store, summary.index_files, temp, final) if f.endswith(".manifest")]
     manifest = written[0] if written else str(final.join(f"{version.name}.manifest"))
     _write_back_usage(db, dataset.id, changed)
     with db.session() as session:
@@ -348,15 +349,18 @@ def _temp_dir(dataset: Dataset, task_id: str) -> ObsPath:
     return parse_obs_path(inner_paths(dataset)["inner_annotation_path"]).join(f".mw-publish-{task_id}/")
 
 
-def _copy_image(store: ObjectStore, record: Record, temp: ObsPath, final: ObsPath, used: set[str]) -> ObsPath:
+def _copy_image(
+    store: ObjectStore, record: Record, temp: ObsPath, final: ObsPath, used: UniqueNames
+) -> ObsPath:
     """Copy the record's file into the version's ``data/`` directory (``export_images``)."""
     source = parse_obs_path(record.source.split("#", 1)[0])
     if record.size is None and record.sample_type == SAMPLE_IMAGE:
         with contextlib.suppress(UnreadableFile):  # the manifest then goes without a size
             width, height, depth = image_size(store, source)
             record.size = (width, height, depth)
-    name = source.name if source.name not in used else f"{(record.id or '')[:8]}_{source.name}"
-    used.add(name)
+    name = source.name if used.add(source.name) else f"{(record.id or '')[:8]}_{source.name}"
+    if name != source.name:
+        used.add(name)
     store.copy(source, temp.join("data", name))
     return final.join("data", name)
 

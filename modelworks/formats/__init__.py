@@ -1,5 +1,6 @@
 """Dataset formats: one package per format (manifest, voc, coco, yolo, folder, text), one registry."""
 
+from modelworks.formats._common import UniqueNames
 from modelworks.formats.base import Annotation, Exporter, ExportSummary, Importer, ItemError, Record
 from modelworks.formats.registry import (
     detect_format,
@@ -18,6 +19,7 @@ __all__ = [
     "Importer",
     "ItemError",
     "Record",
+    "UniqueNames",
     "detect_format",
     "exporter",
     "exporter_names",

@@ -8,6 +8,7 @@ import io
 import math
 import os
 import re
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from typing import Any, BinaryIO, cast
@@ -18,6 +19,7 @@ from modelworks.data.constants import IMAGE_EXTENSIONS
 from modelworks.errors import InvalidPath
 from modelworks.formats.base import Annotation, Record
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.storage.base import copy_stream
 
 CONTENT_SCHEME = "content://"
 SHAPE = "@modelarts:shape"
@@ -162,8 +164,7 @@ class SpooledObject:
     def append(self, other: SpooledObject) -> None:
         other._file.flush()
         other._file.seek(0)
-        for chunk in iter(lambda: other._file.read(_SPOOL_BUFFER), b""):
-            self._file.write(chunk)
+        copy_stream(cast(BinaryIO, other._file), cast(BinaryIO, self._file), _SPOOL_BUFFER)
 
     def publish(self, store: ObjectStore, path: ObsPath) -> None:
         self._file.flush()
@@ -181,14 +182,74 @@ class SpooledObject:
         self.close()
 
 
-def unique_stem(name: str, used: set[str]) -> str:
-    """``name`` (a file stem), or ``name_1``, ``name_2`` ... if already used; records it in ``used``."""
-    candidate, n = name, 0
-    while candidate in used:
-        n += 1
-        candidate = f"{name}_{n}"
-    used.add(candidate)
-    return candidate
+class UniqueNames:
+    """File stems made unique within one export, in memory that does not grow with the export.
+
+    ``claim("a")`` gives ``a``, then ``a_1``, ``a_2`` ... for the same name again. Every name claimed is
+    remembered exactly, but not in a Python set (about 100 bytes a name: 30 MiB for a million samples):
+    a fixed 1 MiB Bloom filter answers "never claimed" for nearly every new name, the last
+    ``pending`` names wait in a set, and older ones go to a private SQLite database on disk (bounded
+    page cache), which is only asked when the filter says a name may be taken. An export that claims
+    fewer than ``pending`` names never opens the database. Close it (or use ``with``) when done."""
+
+    _BITS = 1 << 23
+
+    def __init__(self, pending: int = 4096) -> None:
+        self._filter = bytearray(self._BITS // 8)
+        self._pending: set[str] = set()
+        self._limit = pending
+        self._db: sqlite3.Connection | None = None
+
+    def claim(self, name: str) -> str:
+        candidate, n = name, 0
+        while not self.add(candidate):
+            n += 1
+            candidate = f"{name}_{n}"
+        return candidate
+
+    def add(self, name: str) -> bool:
+        """Record ``name`` as it is; False if it was claimed before."""
+        h = hash(name)
+        a, b = h & (self._BITS - 1), (h >> 32) & (self._BITS - 1)
+        bits = self._filter
+        if bits[a >> 3] & (1 << (a & 7)) and bits[b >> 3] & (1 << (b & 7)) and self._taken(name):
+            return False
+        bits[a >> 3] |= 1 << (a & 7)
+        bits[b >> 3] |= 1 << (b & 7)
+        self._pending.add(name)
+        if len(self._pending) >= self._limit:
+            self._flush()
+        return True
+
+    def _taken(self, name: str) -> bool:
+        if name in self._pending:
+            return True
+        if self._db is None:
+            return False
+        return self._db.execute("SELECT 1 FROM names WHERE name = ?", (name,)).fetchone() is not None
+
+    def _flush(self) -> None:
+        if self._db is None:
+            # "" is a private temporary database on disk, deleted when closed.
+            self._db = sqlite3.connect("", check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode = OFF")
+            self._db.execute("PRAGMA synchronous = OFF")
+            self._db.execute("PRAGMA cache_size = -256")
+            self._db.execute("CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._db.executemany("INSERT INTO names VALUES (?)", ((n,) for n in sorted(self._pending)))
+        self._pending.clear()
+
+    def close(self) -> None:
+        self._pending.clear()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> UniqueNames:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def label_names(labels: list[dict[str, Any]]) -> dict[str, None]:

@@ -66,9 +66,23 @@ class ItemError:
 
 @dataclass
 class ExportSummary:
+    """What an export wrote, in a size that does not grow with the dataset: the per-sample files
+    (annotation files, copied images) are counted, not listed."""
+
     samples: int = 0
-    files: list[str] = field(default_factory=list)
-    """OBS paths of the files written (annotation files, manifests; copied images when asked)."""
+    file_count: int = 0
+    """Files written, all of them (per-sample files and index files)."""
+    index_files: list[str] = field(default_factory=list)
+    """OBS paths of the few files that describe the export as a whole (manifest, COCO JSON, ImageSets
+    lists, label maps ...), a handful whatever the number of samples."""
+
+    def wrote(self, count: int = 1) -> None:
+        """Count ``count`` per-sample files written."""
+        self.file_count += count
+
+    def wrote_index(self, path: ObsPath) -> None:
+        self.file_count += 1
+        self.index_files.append(str(path))
 
 
 class Importer(ABC):

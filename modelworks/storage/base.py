@@ -23,6 +23,23 @@ from modelworks.storage.paths import ObsPath
 OBJECT_NOT_FOUND_CODE = "ModelArts.4312"
 
 
+def copy_stream(source: BinaryIO, target: BinaryIO, chunk: int) -> None:
+    """Copy ``source`` to ``target`` through one reused buffer of ``chunk`` bytes.
+
+    ``shutil.copyfileobj`` makes a new bytes object of ``chunk`` bytes per read; the allocator keeps
+    some of each (mmap threshold raised, heap fragmented), so copying a 40 MB file in 4 MiB reads
+    left the process about 10 MiB larger: memory that grows with the file. ``readinto`` does not."""
+    readinto = getattr(source, "readinto", None)
+    if readinto is None:
+        while data := source.read(chunk):
+            target.write(data)
+        return
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    while n := readinto(buffer):
+        target.write(view[:n])
+
+
 def object_not_found(path: ObsPath) -> NotFound:
     """The error every backend raises for a missing object."""
     return NotFound(f"object {path} does not exist", error_code=OBJECT_NOT_FOUND_CODE)

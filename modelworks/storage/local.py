@@ -28,6 +28,7 @@ from modelworks.errors import Conflict, InvalidPath
 from modelworks.storage.base import (
     ObjectInfo,
     ObjectStore,
+    copy_stream,
     file_target,
     object_not_found,
     require_file_path,
@@ -311,7 +312,7 @@ class LocalObjectStore(ObjectStore):
     def write_stream(self, path: ObsPath, source: BinaryIO) -> None:
         def fill(tmp: str) -> None:
             with open(tmp, "wb") as f:
-                shutil.copyfileobj(source, f, _COPY_CHUNK)
+                copy_stream(source, f, _COPY_CHUNK)
 
         self._publish(path, fill)
 
@@ -473,9 +474,15 @@ class LocalObjectStore(ObjectStore):
         ``dst``: object by object, except that a subdirectory ``dst`` has nothing of that name for is
         renamed in one go (an export's ``Annotations/``: one rename instead of one per file)."""
         try:
-            entries = builtins.list(os.scandir(source))
+            # Iterated as read, not listed first (100,000 entries): moving an entry already returned
+            # out of the directory does not disturb the iteration.
+            entries = os.scandir(source)
         except (FileNotFoundError, NotADirectoryError):
             return
+        with entries:
+            self._merge_entries(entries, dst)
+
+    def _merge_entries(self, entries: Iterator[os.DirEntry[str]], dst: ObsPath) -> None:
         for entry in entries:
             # As in listings: temp files of in-flight writes and symlinks are not objects; they stay
             # behind and go with the source directory.

@@ -132,6 +132,17 @@ class S3ObjectStore(ObjectStore):
                 return
             kwargs["ContinuationToken"] = token
 
+    def _iter_objects(self, base: ObsPath) -> Iterator[ObsPath]:
+        """The objects below ``base``, all levels, in the server's order, as the listing pages come."""
+        for entry in self._iter_keys(base.bucket, base.key):
+            key = entry["Key"]
+            if key.endswith("/"):
+                continue  # a directory marker, as in _objects
+            try:
+                yield ObsPath(base.bucket, key)
+            except InvalidPath:
+                continue  # as in _objects
+
     def _objects(self, base: ObsPath, *, recursive: bool) -> builtins.list[ObjectInfo]:
         found: builtins.list[ObjectInfo] = []
         for entry in self._iter_keys(base.bucket, base.key, delimiter="" if recursive else "/"):
@@ -254,10 +265,23 @@ class S3ObjectStore(ObjectStore):
 
     def delete_prefix(self, prefix: ObsPath) -> int:
         base = prefix.as_dir()
-        keys = [entry["Key"] for entry in self._iter_keys(base.bucket, base.key)]
         # Directory markers go too, but only objects count.
-        self._delete_keys(base.bucket, keys)
-        return sum(1 for key in keys if not key.endswith("/"))
+        keys = (str(entry["Key"]) for entry in self._iter_keys(base.bucket, base.key))
+        return sum(not key.endswith("/") for key in self._delete_streamed(base.bucket, keys))
+
+    def _delete_streamed(self, bucket: str, keys: Iterator[str]) -> Iterator[str]:
+        """Delete ``keys`` a batch at a time as they come (a listing of 100,000 objects is not held),
+        yielding each key once its batch is deleted."""
+        batch: builtins.list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) >= self.delete_batch_size:
+                self._delete_keys(bucket, batch)
+                yield from batch
+                batch = []
+        if batch:
+            self._delete_keys(bucket, batch)
+            yield from batch
 
     def _copy_object(self, src: ObsPath, dst: ObsPath) -> None:
         self._ensure_bucket(self._bucket(dst.bucket))
@@ -287,13 +311,21 @@ class S3ObjectStore(ObjectStore):
         base, dst_dir = src.as_dir(), dst.as_dir()
         if move and dst_dir.is_relative_to(base):
             raise InvalidPath(f"cannot move {base} into itself ({dst_dir})", field="path")
-        objects = self._objects(base, recursive=True)
-        if not objects:
+        # Streamed from the listing, twice for a move (copy all, then delete all): an export's
+        # 100,000 files are never held as one list. A copy into its own source lists first, so that
+        # it does not copy its copies.
+        inside = dst_dir.is_relative_to(base)
+        copied = 0
+        for path in (
+            [i.path for i in self._objects(base, recursive=True)] if inside else self._iter_objects(base)
+        ):
+            self._copy_object(path, dst_dir.join(path.relative_to(base)))
+            copied += 1
+        if not copied:
             raise object_not_found(src)
-        for info in objects:
-            self._copy_object(info.path, dst_dir.join(info.path.relative_to(base)))
         if move:
-            self._delete_keys(base.bucket, [info.path.key for info in objects])
+            for _ in self._delete_streamed(base.bucket, (path.key for path in self._iter_objects(base))):
+                pass
 
     # -- buckets and the rest -----------------------------------------------------------------------
 

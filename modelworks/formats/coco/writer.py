@@ -15,12 +15,12 @@ from modelworks.formats._common import (
     FEATURE,
     SHAPE,
     SpooledObject,
+    UniqueNames,
     label_names,
     record_size,
     source_path,
     stem,
     tidy,
-    unique_stem,
 )
 from modelworks.formats.base import Annotation, Exporter, ExportSummary, Record
 from modelworks.storage import ObjectStore, ObsPath
@@ -71,18 +71,17 @@ class CocoExporter(Exporter):
         copy_data = bool(options.get("copy_data"))
         categories = {name: number for number, name in enumerate(label_names(labels), 1)}
         summary = ExportSummary()
-        used: set[str] = set()
         ann_id = 0
-        with SpooledObject() as out, SpooledObject() as anns:
+        with SpooledObject() as out, SpooledObject() as anns, UniqueNames() as used:
             out.write(b'{"info":{"description":"exported by Modelworks"},"licenses":[],"images":[')
             for image_id, record in enumerate(records, 1):
                 source = source_path(record)
                 original = record.name or (source.name if source else f"{image_id}.jpg")
-                file_name = unique_stem(stem(original), used) + original[len(stem(original)) :]
+                file_name = used.claim(stem(original)) + original[len(stem(original)) :]
                 if copy_data and source is not None:
                     target = dest.join("images", subset, file_name)
                     store.copy(source, target)
-                    summary.files.append(str(target))
+                    summary.wrote()
                 width, height, _ = record_size(store, record) or (0, 0, 0)
                 image = {"id": image_id, "file_name": file_name, "width": width, "height": height}
                 out.write((b"," if image_id > 1 else b"") + _dumps(image))
@@ -114,5 +113,5 @@ class CocoExporter(Exporter):
             out.write(b'],"categories":' + _dumps(category_list) + b"}\n")
             target = dest.join("annotations", f"instances_{subset}.json")
             out.publish(store, target)
-        summary.files.append(str(target))
+        summary.wrote_index(target)
         return summary

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from modelworks.formats._common import source_path, stem, unique_stem
+from modelworks.formats._common import UniqueNames, source_path, stem
 from modelworks.formats.base import Exporter, ExportSummary, Record
 from modelworks.storage import ObjectStore, ObsPath
 
@@ -38,28 +38,28 @@ class FolderExporter(Exporter):
         layout = int(options.get("export_format") or TREE)
         copy_data = bool(options.get("copy_data", True))
         summary = ExportSummary()
-        used: set[str] = set()
-        for record in records:
-            source = source_path(record)
-            if source is None:
-                continue
-            names = list(dict.fromkeys(a.name for a in record.annotations if a.name))
-            original = record.name or source.name
-            suffix = original[len(stem(original)) :]
-            if layout == TILE:
-                name_stem = unique_stem(stem(original), used)
-                if copy_data:
-                    store.copy(source, dest.join(name_stem + suffix))
-                    summary.files.append(str(dest.join(name_stem + suffix)))
-                if names:
-                    store.write(dest.join(name_stem + ".txt"), "".join(f"{n}\n" for n in names).encode())
-                    summary.files.append(str(dest.join(name_stem + ".txt")))
-            else:
-                for folder in [_folder_name(n) + "/" for n in names] or [""]:
-                    # Stems are unique per folder; the "folder/" prefix keeps folders apart in ``used``.
-                    name_stem = unique_stem(folder + stem(original), used).removeprefix(folder)
-                    target = dest.join(folder + name_stem + suffix)
-                    store.copy(source, target)
-                    summary.files.append(str(target))
-            summary.samples += 1
+        with UniqueNames() as used:
+            for record in records:
+                source = source_path(record)
+                if source is None:
+                    continue
+                names = list(dict.fromkeys(a.name for a in record.annotations if a.name))
+                original = record.name or source.name
+                suffix = original[len(stem(original)) :]
+                if layout == TILE:
+                    name_stem = used.claim(stem(original))
+                    if copy_data:
+                        store.copy(source, dest.join(name_stem + suffix))
+                        summary.wrote()
+                    if names:
+                        store.write(dest.join(name_stem + ".txt"), "".join(f"{n}\n" for n in names).encode())
+                        summary.wrote()
+                else:
+                    for folder in [_folder_name(n) + "/" for n in names] or [""]:
+                        # Stems are unique per folder; the "folder/" prefix keeps folders apart in ``used``.
+                        name_stem = used.claim(folder + stem(original)).removeprefix(folder)
+                        target = dest.join(folder + name_stem + suffix)
+                        store.copy(source, target)
+                        summary.wrote()
+                summary.samples += 1
         return summary

@@ -13,10 +13,10 @@ from modelworks.formats._common import (
     SHAPE,
     BackgroundWriter,
     SpooledObject,
+    UniqueNames,
     record_size,
     source_path,
     stem,
-    unique_stem,
 )
 from modelworks.formats.base import Annotation, Exporter, ExportSummary, Record
 from modelworks.formats.manifest._types import TYPE_NAMES
@@ -63,7 +63,7 @@ def annotation_entry(annotation: Annotation, type_name: str) -> dict[str, Any]:
 
 @dataclass
 class _Export:
-    """The state of one export: where it writes and the XML stems already used."""
+    """The state of one export: where it writes and the XML stems already used (``used``: close it)."""
 
     store: ObjectStore
     dest: ObsPath
@@ -72,7 +72,7 @@ class _Export:
     inline: bool
     files: BackgroundWriter
     summary: ExportSummary = field(default_factory=ExportSummary)
-    used: set[str] = field(default_factory=set)
+    used: UniqueNames = field(default_factory=UniqueNames)
 
     def line(self, record: Record) -> dict[str, Any]:
         path = source_path(record)
@@ -113,7 +113,7 @@ class _Export:
     def voc_entry(self, record: Record, path: ObsPath | None, shapes: list[Annotation]) -> dict[str, Any]:
         """The line's entry for its shapes, written to a VOC file; ``path`` is the record's data file."""
         filename = record.name or (path.name if path else "image")
-        target = self.dest.join(ANNOTATIONS_DIR, unique_stem(stem(filename), self.used) + ".xml")
+        target = self.dest.join(ANNOTATIONS_DIR, self.used.claim(stem(filename)) + ".xml")
         xml = voc_xml(
             # The name of the data file's directory (path.parent.name, without building the parent).
             folder=path.key.rpartition("/")[0].rpartition("/")[2] if path else "",
@@ -122,7 +122,7 @@ class _Export:
             annotations=shapes,
         )
         self.files.write(target, xml)
-        self.summary.files.append(str(target))
+        self.summary.wrote()
         first = shapes[0]
         entry: dict[str, Any] = {
             "type": TYPE_NAMES.get(first.type, TYPE_NAMES[1]),
@@ -161,11 +161,12 @@ class ManifestExporter(Exporter):
             run = _Export(
                 store, dest, _scheme(options), dataset_type, bool(options.get("inline_boxes")), files
             )
-            for record in records:
-                line = run.line(record)
-                out.write(_ENCODER.encode(line).encode() + b"\n")
-                run.summary.samples += 1
+            with run.used:
+                for record in records:
+                    line = run.line(record)
+                    out.write(_ENCODER.encode(line).encode() + b"\n")
+                    run.summary.samples += 1
             files.close()
             out.publish(store, manifest)
-        run.summary.files.append(str(manifest))
+        run.summary.wrote_index(manifest)
         return run.summary

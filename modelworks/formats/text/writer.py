@@ -57,8 +57,8 @@ class TextExporter(Exporter):
                     texts.write(f"{text}{fmt.sample_separator}{names}\n".encode())
                 summary.samples += 1
             texts.publish(store, dest.join(stem + ".txt"))
-            summary.files.append(str(dest.join(stem + ".txt")))
+            summary.wrote_index(dest.join(stem + ".txt"))
             if separate:
                 results.publish(store, dest.join(stem + RESULT_SUFFIX))
-                summary.files.append(str(dest.join(stem + RESULT_SUFFIX)))
+                summary.wrote_index(dest.join(stem + RESULT_SUFFIX))
         return summary

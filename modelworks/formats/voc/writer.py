@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 from modelworks.formats._common import (
     BackgroundWriter,
     SpooledObject,
+    UniqueNames,
     label_names,
     record_size,
     source_path,
     stem,
-    unique_stem,
 )
 from modelworks.formats.base import Exporter, ExportSummary, Record
 from modelworks.formats.voc._xml import voc_xml
@@ -40,23 +40,22 @@ class VocExporter(Exporter):
         dest = dest.as_dir()
         copy_data = bool(options.get("copy_data"))
         summary = ExportSummary()
-        used: set[str] = set()
         names = label_names(labels)
         subsets: dict[str, SpooledObject] = {}
         # One XML per record, written on threads while the next ones are built; all of them are
         # written before the ImageSets lists that name them.
         try:
-            with BackgroundWriter(store, atomic=not options.get("staging")) as files:
+            with BackgroundWriter(store, atomic=not options.get("staging")) as files, UniqueNames() as used:
                 for record in records:
                     source = source_path(record)
                     original = record.name or (source.name if source else f"{summary.samples}.jpg")
                     # Stems must be unique: a second a.jpg (from another folder) becomes a_1.jpg.
-                    name_stem = unique_stem(stem(original), used)
+                    name_stem = used.claim(stem(original))
                     filename = name_stem + original[len(stem(original)) :]
                     if copy_data and source is not None:
                         target = dest.join(IMAGES_DIR, filename)
                         store.copy(source, target)
-                        summary.files.append(str(target))
+                        summary.wrote()
                     names.update(dict.fromkeys(a.name for a in record.annotations))
                     xml = voc_xml(
                         folder=IMAGES_DIR if copy_data or source is None else source.parent.name,
@@ -66,7 +65,7 @@ class VocExporter(Exporter):
                     )
                     target = dest.join("Annotations", name_stem + ".xml")
                     files.write(target, xml)
-                    summary.files.append(str(target))
+                    summary.wrote()
                     subset = USAGE_SUBSET.get((record.usage or "").upper(), "default")
                     if subset not in subsets:  # (not setdefault: that would make a spool per record)
                         subsets[subset] = SpooledObject()
@@ -75,12 +74,12 @@ class VocExporter(Exporter):
             for subset, spool in sorted(subsets.items()):
                 target = dest.join("ImageSets/Main", subset + ".txt")
                 spool.publish(store, target)
-                summary.files.append(str(target))
+                summary.wrote_index(target)
         finally:
             for spool in subsets.values():
                 spool.close()
         # Datumaro and CVAT read the label list from here ("name:color:parts:actions"); ModelArts ignores it.
         labelmap = "".join(f"{name}:::\n" for name in names if ":" not in name)
         store.write(dest.join("labelmap.txt"), labelmap.encode())
-        summary.files.append(str(dest.join("labelmap.txt")))
+        summary.wrote_index(dest.join("labelmap.txt"))
         return summary

@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 from modelworks.formats._common import (
     BackgroundWriter,
     SpooledObject,
+    UniqueNames,
     box_corners,
     label_names,
     record_size,
     source_path,
     stem,
-    unique_stem,
 )
 from modelworks.formats.base import Exporter, ExportSummary, Record
 from modelworks.storage import ObjectStore, ObsPath
@@ -58,11 +58,10 @@ class YoloExporter(Exporter):
         copy_data = bool(options.get("copy_data"))
         classes = {name: index for index, name in enumerate(label_names(labels))}
         summary = ExportSummary()
-        used: set[str] = set()
         lists: dict[str, SpooledObject] = {}
         # One label file per record, written on threads; all of them before the lists naming them.
         try:
-            with BackgroundWriter(store, atomic=not options.get("staging")) as files:
+            with BackgroundWriter(store, atomic=not options.get("staging")) as files, UniqueNames() as used:
                 for record in records:
                     size = record_size(store, record)
                     if size is None or size[0] <= 0 or size[1] <= 0:
@@ -70,15 +69,15 @@ class YoloExporter(Exporter):
                     subset = "valid" if (record.usage or "").upper() in ("EVAL", "TEST") else "train"
                     source = source_path(record)
                     original = record.name or (source.name if source else f"{summary.samples}.jpg")
-                    name_stem = unique_stem(stem(original), used)
+                    name_stem = used.claim(stem(original))
                     filename = name_stem + original[len(stem(original)) :]
                     folder = dest.join(SUBSETS[subset] + "/")
                     if copy_data and source is not None:
                         store.copy(source, folder.join(filename))
-                        summary.files.append(str(folder.join(filename)))
+                        summary.wrote()
                     target = folder.join(name_stem + ".txt")
                     files.write(target, yolo_lines(record, classes, size[0], size[1]).encode())
-                    summary.files.append(str(target))
+                    summary.wrote()
                     if subset not in lists:  # (not setdefault: that would make a spool per record)
                         lists[subset] = SpooledObject()
                     lists[subset].write(f"{SUBSETS[subset]}/{filename}\n".encode())
@@ -86,7 +85,7 @@ class YoloExporter(Exporter):
             data = [f"classes = {len(classes)}", "names = obj.names"]
             for subset, spool in sorted(lists.items()):
                 spool.publish(store, dest.join(f"{subset}.txt"))
-                summary.files.append(str(dest.join(f"{subset}.txt")))
+                summary.wrote_index(dest.join(f"{subset}.txt"))
                 data.append(f"{subset} = {subset}.txt")
         finally:
             for spool in lists.values():
@@ -94,5 +93,6 @@ class YoloExporter(Exporter):
         data.append("backup = backup/")
         store.write(dest.join("obj.names"), "".join(f"{name}\n" for name in classes).encode())
         store.write(dest.join("obj.data"), ("\n".join(data) + "\n").encode())
-        summary.files += [str(dest.join("obj.names")), str(dest.join("obj.data"))]
+        summary.wrote_index(dest.join("obj.names"))
+        summary.wrote_index(dest.join("obj.data"))
         return summary
