@@ -264,6 +264,18 @@ class ServiceKeeper:
             process.stop(instances.STOP_GRACE_SECONDS)
         self.samplers.pop(row.id, None)
 
+    def _mark_deployment_failed(self, message: str) -> None:
+        """A service still deploying ends ``failed`` with ``message`` (its instances already stopped)."""
+        with self.ctx.db.session() as s:
+            current = s.get(InferenceService, self.service_id, with_for_update=True)
+            if current is not None and current.status == DEPLOYING:
+                current.status, current.progress = FAILED, 0
+                current.error_msg, current.transition_at = message, now_ms()
+                current.previous_config = None
+                events.close_updates(s, self.service_id, UPDATE_FAIL)
+                events.record(s, self.service_id, message, abnormal=True)
+                events.record(s, self.service_id, "service deployment failed", abnormal=True)
+
     def _stop_all(self, rows: list[ServiceInstance]) -> None:
         """Stop the instances' process groups, then forget them (rows and files)."""
         if rows:
@@ -411,15 +423,7 @@ class ServiceKeeper:
                     s.scalars(select(ServiceInstance).where(ServiceInstance.service_id == self.service_id))
                 )
             self._stop_all(rows)
-            with self.ctx.db.session() as s:
-                current = s.get(InferenceService, self.service_id, with_for_update=True)
-                if current is not None and current.status == DEPLOYING:
-                    current.status, current.progress = FAILED, 0
-                    current.error_msg, current.transition_at = message, now_ms()
-                    current.previous_config = None
-                    events.close_updates(s, self.service_id, UPDATE_FAIL)
-                    events.record(s, self.service_id, message, abnormal=True)
-                    events.record(s, self.service_id, "service deployment failed", abnormal=True)
+            self._mark_deployment_failed(message)
             return "failed"
         failures = self.failures.get(row.id, 0) + 1
         self.failures[row.id] = failures

@@ -42,7 +42,6 @@ from modelworks.services.models import InferenceService, ServiceInstance
 from modelworks.services.ray_serve import AppState, RayServe, RayServeError, app_name, load_failure
 from modelworks.services.status import (
     DEPLOYING,
-    FAILED,
     INSTANCE_FAILED,
     INSTANCE_RUNNING,
     INSTANCE_STARTING,
@@ -294,15 +293,7 @@ class RayServiceKeeper(ServiceKeeper):
             self._stop_all(self._rows())
         else:
             self._forget(self._rows())
-        with self.ctx.db.session() as s:
-            current = s.get(InferenceService, self.service_id, with_for_update=True)
-            if current is not None and current.status == DEPLOYING:
-                current.status, current.progress = FAILED, 0
-                current.error_msg, current.transition_at = message, now_ms()
-                current.previous_config = None
-                events.close_updates(s, self.service_id, UPDATE_FAIL)
-                events.record(s, self.service_id, message, abnormal=True)
-                events.record(s, self.service_id, "service deployment failed", abnormal=True)
+        self._mark_deployment_failed(message)
 
     def _cannot_reach(self, service: InferenceService, exc: RayServeError) -> None:
         """Serve does not answer: a deployment that has not started fails; a running service waits."""
