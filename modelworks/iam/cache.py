@@ -59,7 +59,7 @@ class CredentialCache:
         self._lock = threading.Lock()
 
     def principal_from_token(self, sessions: SessionSource, token: str) -> Principal:
-        """``service.principal_from_token``, from the cache when it can."""
+        """Who a token stands for (``service.token_principal``), from the cache when it can."""
         key = ("token", service.token_hash(token))
         entry = self._get(key)
         if entry is None:
@@ -84,8 +84,8 @@ class CredentialCache:
         path_project_id: str,
         settings: Settings,
     ) -> Principal:
-        """``service.principal_from_signature``, from the cache when it can; the same errors in the same
-        order (unknown key, bad signature, project not accessible)."""
+        """Who signed the request, from the cache when it can: unknown key, bad signature (checked on
+        every request, cached or not), project not accessible, in that order."""
         auth = signature.parse_authorization(authorization)
         project_id = headers.get("x-project-id") or path_project_id
         key = ("aksk", auth.access_key, project_id)

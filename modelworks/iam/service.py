@@ -28,7 +28,6 @@ from modelworks.errors import (
     UnknownAccessKey,
     WrongCredentials,
 )
-from modelworks.iam import signature
 from modelworks.iam.models import AccessKey, Domain, Membership, Project, ServerSecret, Token, User
 from modelworks.iam.passwords import hash_password, verify_password
 from modelworks.settings import Settings
@@ -303,38 +302,6 @@ def token_principal(session: Session, token: str) -> tuple[Principal, int]:
     if user is None or project is None or session.get(Membership, (user.id, project.id)) is None:
         raise TokenInvalid("The token is invalid.")
     return _principal(session, user, project, "token"), row.expires_at
-
-
-def principal_from_token(session: Session, token: str) -> Principal:
-    return token_principal(session, token)[0]
-
-
-def principal_from_signature(
-    session: Session,
-    *,
-    authorization: str,
-    method: str,
-    raw_path: str,
-    raw_query: str,
-    headers: dict[str, str],
-    body: bytes,
-    path_project_id: str,
-    settings: Settings,
-) -> Principal:
-    auth = signature.parse_authorization(authorization)
-    key = signing_key(session, auth.access_key)
-    signature.verify(
-        auth=auth,
-        secret_key=key.sk,
-        method=method,
-        raw_path=raw_path,
-        raw_query=raw_query,
-        headers=headers,
-        body=body,
-        now=datetime.now(tz=UTC),
-        max_skew_seconds=settings.signature_max_skew_seconds,
-    )
-    return key_principal(session, key, signed_project(headers, path_project_id))
 
 
 def signing_key(session: Session, access_key: str) -> AccessKey:
