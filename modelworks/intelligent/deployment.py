@@ -150,22 +150,36 @@ def _deploy(ctx: TaskContext, principal: Principal, name: str, config: list[dict
         return lifecycle.deploy(session, ctx.settings, principal, body).id
 
 
-def _wait_service(ctx: TaskContext, run: Run, stage: str, project_id: str, service_id: str) -> None:
-    deadline = time.monotonic() + SERVICE_TIMEOUT_SECONDS
+def _wait(
+    run: Run, stage: str, check: Callable[[], float | None], *, timeout: float, timeout_message: str
+) -> None:
+    """Poll ``check`` (None: done; a number: progress within the stage) until done or timed out."""
+    deadline = time.monotonic() + timeout
     while True:
+        fraction = check()
+        if fraction is None:
+            return
+        if time.monotonic() > deadline:
+            raise _failed(timeout_message)
+        run.stage(stage, fraction)
+        time.sleep(POLL_SECONDS)
+
+
+def _wait_service(ctx: TaskContext, run: Run, stage: str, project_id: str, service_id: str) -> None:
+    def state() -> float | None:
         with ctx.db.session(readonly=True) as session:
             service = lifecycle.get_service(session, project_id, service_id)
             status, error, progress = service.status, service.error_msg, service.progress
         if status in SERVING:
-            return
+            return None
         if status != DEPLOYING:
             raise _failed(
                 f"service {service_id} did not start: it is {status}" + (f" ({error})" if error else "")
             )
-        if time.monotonic() > deadline:
-            raise _failed(f"service {service_id} was not running after {SERVICE_TIMEOUT_SECONDS:.0f} s")
-        run.stage(stage, (progress or 0) / 100)
-        time.sleep(POLL_SECONDS)
+        return (progress or 0) / 100
+
+    message = f"service {service_id} was not running after {SERVICE_TIMEOUT_SECONDS:.0f} s"
+    _wait(run, stage, state, timeout=SERVICE_TIMEOUT_SECONDS, timeout_message=message)
 
 
 def _delete_services(ctx: TaskContext, project_id: str, service_ids: list[str]) -> None:
@@ -362,9 +376,7 @@ def pre_label(ctx: TaskContext) -> dict[str, Any]:
     run.stage("init")
     principal = principal_of(payload)
     project_id = ctx.project_id
-    leftovers = _leftover_services(ctx, project_id)
-    if leftovers:
-        _delete_services(ctx, project_id, leftovers)
+    delete_leftover_services(ctx)
     with ctx.db.session(readonly=True) as session:
         model = get_model(session, project_id, payload["model_id"])
         if model.status != PUBLISHED:
@@ -482,8 +494,8 @@ def _write_infer_results(
     return str(target)
 
 
-def cleanup_after_failure(ctx: TaskContext) -> None:
-    """A pre-label attempt that failed or died leaves no temporary service behind."""
+def delete_leftover_services(ctx: TaskContext) -> None:
+    """Temporary services of earlier attempts of this pre-label task (one that failed or died)."""
     leftovers = _leftover_services(ctx, ctx.project_id)
     if leftovers:
         _delete_services(ctx, ctx.project_id, leftovers)
@@ -499,17 +511,15 @@ def builtin_for(dataset_type: int) -> Any:
     return None
 
 
-def _wait(ctx: TaskContext, run: Run, stage: str, check: Callable[[], float | None]) -> None:
-    """Poll ``check`` (None: done; a number: progress within the stage) until done or timed out."""
-    deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
-    while True:
-        fraction = check()
-        if fraction is None:
-            return
-        if time.monotonic() > deadline:
-            raise _failed(f"{stage} did not end within {STEP_TIMEOUT_SECONDS / 3600:.0f} hours")
-        run.stage(stage, fraction)
-        time.sleep(POLL_SECONDS)
+def _wait_step(run: Run, stage: str, check: Callable[[], float | None]) -> None:
+    hours = STEP_TIMEOUT_SECONDS / 3600
+    _wait(
+        run,
+        stage,
+        check,
+        timeout=STEP_TIMEOUT_SECONDS,
+        timeout_message=f"{stage} did not end within {hours:.0f} hours",
+    )
 
 
 def auto_deploy(ctx: TaskContext) -> dict[str, Any]:
@@ -558,7 +568,7 @@ def auto_deploy(ctx: TaskContext) -> dict[str, Any]:
                 raise _failed(f"publishing dataset version {version_name} failed")
             return 0.5
 
-    _wait(ctx, run, "publish version", version_state)
+    _wait_step(run, "publish version", version_state)
 
     # 2. training with the built-in algorithm
     run.stage("training")
@@ -603,7 +613,7 @@ def auto_deploy(ctx: TaskContext) -> dict[str, Any]:
         return 0.5
 
     try:
-        _wait(ctx, run, "training", job_state)
+        _wait_step(run, "training", job_state)
     except TaskCancelled:
         with ctx.db.session() as session:
             job = get_training_job(session, project_id, job_id)
@@ -639,7 +649,7 @@ def auto_deploy(ctx: TaskContext) -> dict[str, Any]:
             raise _failed(f"model {model_name} failed publishing: {failed_msg}")
         return 0.5
 
-    _wait(ctx, run, "create model", model_state)
+    _wait_step(run, "create model", model_state)
 
     # 4. the service
     run.stage("deploy service")

@@ -641,7 +641,7 @@ class IntelligentTask(TaskHandler):
         if ctx.payload.get("task_type") == PRE_LABEL:
             from modelworks.intelligent import deployment
 
-            deployment.cleanup_after_failure(ctx)  # a worker that died left its temporary service
+            deployment.delete_leftover_services(ctx)  # a worker that died left its temporary service
 
 
 def _grouping_path(dataset: Dataset, task_id: str) -> ObsPath:
