@@ -20,6 +20,8 @@ from modelworks.jobs.heartbeat import Heartbeat
 from modelworks.jobs.models import Task, TaskStatus
 from modelworks.jobs.recovery import recover_stale_tasks
 from modelworks.jobs.registry import TaskHandler, get_handler, registered_kinds
+from modelworks.storage.base import ObjectStore
+from modelworks.storage.ownership import BucketOwnership
 
 if TYPE_CHECKING:
     from modelworks.db.engine import Database
@@ -67,6 +69,9 @@ class Worker:
         self.kinds = set(kinds) if kinds is not None else None
         self.exclude_kinds = set(exclude_kinds)
         self.store = store
+        # A task acts for its project: it gets the store as that project may use it (its buckets and
+        # those shared with it), never the server's whole store. Tests may hand in any store.
+        self.buckets = BucketOwnership(db, store) if isinstance(store, ObjectStore) else None
         self.executor = executor
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
@@ -189,7 +194,7 @@ class Worker:
             payload=payload,
             attempt=attempt,
             db=self.db,
-            store=self.store,
+            store=self.buckets.scoped(project_id) if self.buckets and project_id else self.store,
             executor=self.executor,
             settings=self.settings,
             worker_id=self.worker_id,
