@@ -35,6 +35,7 @@ from modelworks.jobs import Worker, load_handler_modules
 from modelworks.services.plane import ServicePlane
 from modelworks.settings import Settings
 from modelworks.storage import create_store
+from modelworks.storage.ownership import BucketOwnership, apply_bucket_setting
 from modelworks.training.status import TRAINING_JOB_KIND
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
     db.migrate()
     bootstrap(db, settings)
     store = create_store(settings)
+    apply_bucket_setting(db, store, settings.buckets)
+    buckets = BucketOwnership(db, store)
     executor = create_executor(settings)
     load_handler_modules(settings)
     service_plane = ServicePlane(db, store, settings)
@@ -78,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.store = store
+    app.state.buckets = buckets
     app.state.executor = executor
     app.state.services = service_plane
     install_error_handlers(app)

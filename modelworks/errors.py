@@ -13,6 +13,7 @@
     │   └── SignatureMismatch (401, ModelArts.0208)
     ├── WrongCredentials (400, ModelArts.4122)  IAM password login failed
     ├── Forbidden (403, ModelArts.0210)         another project's path
+    │   └── StorageForbidden (403, ModelArts.0210)  a bucket the caller's project does not own or share
     ├── NotFound (404, ...)                     an id that does not exist in the caller's project
     ├── Conflict (409, ...)                     a name already taken, a concurrent modification
     ├── PayloadTooLarge (413, ModelArts.0104)
@@ -120,6 +121,17 @@ class Forbidden(ModelworksError):
 
     http_status = 403
     error_code = "ModelArts.0210"
+
+
+class StorageForbidden(Forbidden):
+    """A storage path in a bucket the caller's project neither owns nor has been shared (or the system
+    bucket); the message names the request field when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        if field and field not in message:
+            message = f"{field}: {message}"
+        super().__init__(message)
+        self.field = field
 
 
 class NotFound(ModelworksError):

@@ -7,6 +7,7 @@ Defaults give the embedded single-machine setup: SQLite and a local object store
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     storage_access_key: str = ""
     storage_secret_key: str = ""
     storage_region: str = "us-east-1"
+    buckets: str = ""
+    """Bucket owners the operator sets, ``bucket=project,...`` (a project id, or a name unique across
+    domains); applied at start. See ``storage/ownership.py`` for how else a bucket gets its project."""
 
     ray_address: str = ""
     """Ray cluster address; empty runs heavy compute in local processes (training jobs as local
@@ -58,6 +62,21 @@ class Settings(BaseSettings):
     public_endpoint: str = ""
     """Endpoint written to credentials.json and used in content URLs; defaults to http://host:port."""
 
+    sandbox_dir: str = ""
+    """Where user code's working directories live (job workspaces, model-server packages, per-model pip
+    environments), reachable by the unprivileged users code runs as. Empty: ``<home>.sandbox`` when
+    every directory above it is world-traversable, else ``/var/tmp/modelworks-sandbox-<hash>``."""
+    sandbox_mode: Literal["auto", "uid", "none"] = "auto"
+    """``auto``: per-project unprivileged users when the server runs as root (and they can run the
+    interpreter), else ``none``; ``uid``: the same, but refuse to start without it; ``none``: user code
+    runs as the server's user (see ``allow_shared_user_code``)."""
+    sandbox_uid_base: int = 200000
+    """Projects get uids/gids base+1, base+2 ... (base itself runs the start-up check)."""
+    sandbox_uid_count: int = 65536
+    allow_shared_user_code: bool = False
+    """Without a sandbox (mode ``none``), run user code of more than one project anyway: each could read
+    the others' files and the server's secrets."""
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         self.home = Path(self.home).expanduser().resolve()
@@ -68,6 +87,15 @@ class Settings(BaseSettings):
         if not self.public_endpoint:
             self.public_endpoint = f"http://{self.host}:{self.port}"
         return self
+
+    @property
+    def sandbox_root(self) -> Path:
+        """``sandbox_dir``, or its default (see there)."""
+        if self.sandbox_dir:
+            return Path(self.sandbox_dir).expanduser().resolve()
+        from modelworks.compute.sandbox import default_root  # the rule lives with the sandbox
+
+        return default_root(self.home)
 
     @property
     def database_backend(self) -> str:

@@ -16,6 +16,7 @@ from modelworks.iam.cache import CredentialCache, SessionSource
 from modelworks.iam.service import Principal
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore
+from modelworks.storage.ownership import BucketOwnership
 
 
 # The plain getters are ``async`` so that FastAPI calls them on the event loop: a sync dependency
@@ -25,7 +26,8 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_store(request: Request) -> ObjectStore:
+async def get_server_store(request: Request) -> ObjectStore:
+    """The server's own store, unlimited: only for what the server itself keeps (never a user's path)."""
     store: ObjectStore = request.app.state.store
     return store
 
@@ -46,7 +48,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[ObjectStore, Depends(get_store)]
+ServerStoreDep = Annotated[ObjectStore, Depends(get_server_store)]
 # scope="function": commit before the response is sent, so a client that got its answer reads its
 # own writes on its next request (the default "request" scope commits after the response).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -109,6 +111,16 @@ async def get_principal(request: Request, session: SessionDep, settings: Setting
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_store(request: Request, principal: PrincipalDep) -> ObjectStore:
+    """The object store as the caller's project may use it (``storage/scoped.py``): its own buckets and
+    those shared with it, never the system bucket."""
+    stores: BucketOwnership = request.app.state.buckets
+    return stores.scoped(principal.project_id)
+
+
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
 async def get_json_body(request: Request, principal: PrincipalDep) -> dict[str, Any]:

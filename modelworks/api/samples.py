@@ -146,7 +146,6 @@ async def get_sample_content(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    store: StoreDep,
     Expires: int | None = None,  # noqa: N803  (the query names of a signed URL)
     Signature: str | None = None,  # noqa: N803
 ) -> Response:
@@ -163,7 +162,9 @@ async def get_sample_content(
     sample = service.get_sample(session, dataset, sample_id)
     if sample.text is not None:
         return Response(sample.text.encode(), media_type="text/plain; charset=utf-8")
-    data = store.read(parse_obs_path(sample.source))
+    # The project's view of storage: a sample whose file sits in a bucket the project no longer
+    # reaches (unshared since) is not served.
+    data = request.app.state.buckets.scoped(project_id).read(parse_obs_path(sample.source))
     media = mimetypes.guess_type(sample.name)[0] or "application/octet-stream"
     return Response(data, media_type=media)
 

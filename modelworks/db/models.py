@@ -5,4 +5,5 @@ import modelworks.iam.models  # noqa: F401
 import modelworks.jobs.models  # noqa: F401
 import modelworks.models.models  # noqa: F401
 import modelworks.services.models  # noqa: F401
+import modelworks.storage.ownership  # noqa: F401
 import modelworks.training.models  # noqa: F401

@@ -180,6 +180,18 @@ class ObjectStore(ABC):
     def describe(self) -> str:
         """A short human-readable description, e.g. "local:/home/u/.modelworks/storage"."""
 
+    def authorize(self, path: ObsPath, *, write: bool = False, field: str | None = None) -> None:
+        """Raise StorageForbidden (naming ``field``) unless this store may read, or with ``write`` also
+        write, ``path``'s bucket. Called when a request arrives, for every path field it names, so that
+        nothing is queued for a path the work could not touch. The server's own store allows all;
+        :class:`~modelworks.storage.scoped.ProjectStore` asks its bucket policy."""
+        del path, write, field
+
+    def unrestricted(self) -> ObjectStore:
+        """The store without a project's limits, for paths the server builds itself in its own system
+        bucket (model packages, built-in algorithm code, logs). Never hand it a user's path."""
+        return self
+
     def list_keys(self, prefix: ObsPath, *, recursive: bool = True) -> builtins.list[str]:
         """Keys of :meth:`list`, relative to ``prefix`` (a convenience for callers and tests)."""
         return [info.path.relative_to(prefix) for info in self.list(prefix, recursive=recursive)]

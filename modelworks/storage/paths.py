@@ -26,6 +26,9 @@ _ACCEPTED_SCHEMES = ("obs", "s3")
 # OBS object keys are at most 1024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
 DOUBLE_SLASH_ERROR_CODE = "ModelArts.4315"
+SYSTEM_BUCKET = "modelworks-system"
+"""Where the server keeps its own files (model packages, built-in algorithm code, job logs): never a
+user's path (see ``storage/ownership.py``)."""
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 from modelworks.db import now_ms
 from modelworks.errors import AuthError, NotFound
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.storage.paths import SYSTEM_BUCKET
 from modelworks.training.job_views import task_names
 from modelworks.training.status import LOG_NOT_GENERATED, TASK_NAME, TRAINING_JOB_NOT_FOUND
 
 if TYPE_CHECKING:
     from modelworks.training.models import TrainingJob
 
-SYSTEM_BUCKET = "modelworks-system"
 PREVIEW_MAX_BYTES = 5 * 1024 * 1024
 """The reference caps a preview at 5 MB: bigger logs answer their latest 5 MB."""
 LOG_URL_TTL_MS = 5 * 60 * 1000

@@ -1,0 +1,148 @@
+"""``ProjectStore``: the object store as one project may see it.
+
+Every request, task, job and service that acts for a user gets a ``ProjectStore`` for the user's
+project instead of the server's own store. Each call checks the bucket of every path it is given
+against a :class:`BucketPolicy` before anything is read, written or deleted: a bucket the project
+owns, or one another project shared with it (read-only or read-write), passes; anything else,
+and always the system bucket, raises :class:`~modelworks.errors.StorageForbidden` (403). Because the
+check lives here, in the store layer, a path field that some route forgets to check up front is
+still refused when the work touches it.
+
+Code that must reach the system bucket (published model packages, built-in algorithm code, job
+logs) asks for :meth:`ProjectStore.unrestricted` explicitly, with paths it built itself.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from modelworks.storage.base import ObjectInfo, ObjectStore
+from modelworks.storage.paths import ObsPath
+
+
+class BucketPolicy(Protocol):
+    """Decides which buckets a project may read and write."""
+
+    def check(self, project_id: str, bucket: str, *, write: bool, field: str | None = None) -> None:
+        """Return if ``project_id`` may read (``write=False``) or write ``bucket``; otherwise raise
+        StorageForbidden whose message names ``field`` when given."""
+
+
+class ProjectStore(ObjectStore):
+    """``inner`` limited to the buckets ``policy`` lets ``project_id`` reach."""
+
+    def __init__(self, inner: ObjectStore, project_id: str, policy: BucketPolicy):
+        self._inner = inner
+        self.project_id = project_id
+        self._policy = policy
+
+    @property
+    def scheme(self) -> str:  # type: ignore[override]
+        return self._inner.scheme
+
+    # -- the checks ------------------------------------------------------------------------------
+
+    def authorize(self, path: ObsPath, *, write: bool = False, field: str | None = None) -> None:
+        self._policy.check(self.project_id, path.bucket, write=write, field=field)
+
+    def unrestricted(self) -> ObjectStore:
+        return self._inner
+
+    def _read(self, path: ObsPath) -> None:
+        self._policy.check(self.project_id, path.bucket, write=False)
+
+    def _write(self, path: ObsPath) -> None:
+        self._policy.check(self.project_id, path.bucket, write=True)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def read(self, path: ObsPath) -> bytes:
+        self._read(path)
+        return self._inner.read(path)
+
+    def read_range(self, path: ObsPath, start: int, length: int) -> bytes:
+        self._read(path)
+        return self._inner.read_range(path, start, length)
+
+    def open_read(self, path: ObsPath) -> BinaryIO:
+        self._read(path)
+        return self._inner.open_read(path)
+
+    def read_many(self, paths: Sequence[ObsPath]) -> builtins.list[bytes | Exception]:
+        for bucket in {p.bucket for p in paths}:
+            self._policy.check(self.project_id, bucket, write=False)
+        return self._inner.read_many(paths)
+
+    def exists(self, path: ObsPath) -> bool:
+        self._read(path)
+        return self._inner.exists(path)
+
+    def is_file(self, path: ObsPath) -> bool:
+        self._read(path)
+        return self._inner.is_file(path)
+
+    def stat(self, path: ObsPath) -> ObjectInfo:
+        self._read(path)
+        return self._inner.stat(path)
+
+    def list(self, prefix: ObsPath, *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        self._read(prefix)
+        return self._inner.list(prefix, recursive=recursive)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        self._policy.check(self.project_id, bucket, write=False)
+        return self._inner.bucket_exists(bucket)
+
+    def local_path(self, path: ObsPath) -> Path | None:
+        self._read(path)
+        return self._inner.local_path(path)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def write(self, path: ObsPath, data: bytes) -> None:
+        self._write(path)
+        self._inner.write(path, data)
+
+    def write_stream(self, path: ObsPath, source: BinaryIO) -> None:
+        self._write(path)
+        self._inner.write_stream(path, source)
+
+    def write_many(self, items: Iterable[tuple[ObsPath, bytes]], *, atomic: bool = True) -> None:
+        checked: set[str] = set()
+
+        def each() -> Iterator[tuple[ObsPath, bytes]]:
+            for path, data in items:
+                if path.bucket not in checked:
+                    self._write(path)
+                    checked.add(path.bucket)
+                yield path, data
+
+        self._inner.write_many(each(), atomic=atomic)
+
+    def delete(self, path: ObsPath) -> None:
+        self._write(path)
+        self._inner.delete(path)
+
+    def delete_prefix(self, prefix: ObsPath) -> int:
+        self._write(prefix)
+        return self._inner.delete_prefix(prefix)
+
+    def copy(self, src: ObsPath, dst: ObsPath) -> None:
+        self._read(src)
+        self._write(dst)
+        self._inner.copy(src, dst)
+
+    def move(self, src: ObsPath, dst: ObsPath) -> None:
+        self._write(src)
+        self._write(dst)
+        self._inner.move(src, dst)
+
+    def make_bucket(self, bucket: str) -> None:
+        self._policy.check(self.project_id, bucket, write=True)
+        self._inner.make_bucket(bucket)
+
+    def describe(self) -> str:
+        return self._inner.describe()
