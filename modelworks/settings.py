@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024 * 1024
     public_endpoint: str = ""
     """Endpoint written to credentials.json and used in content URLs; defaults to http://host:port."""
+    secrets_key: SecretStr = SecretStr("")
+    """The key that seals access keys' SKs in the database and derives server secrets (at least 32
+    characters, random). Empty: read from ``secrets_key_file``."""
+    secrets_key_file: Path | None = None
+    """Where the secrets key is kept; empty: ``<home>/secrets.key``, created on first start (mode 0600).
+    Keep it outside the data directory: the database alone then gives no usable credential."""
 
     sandbox_dir: str = ""
     """Where user code's working directories live (job workspaces, model-server packages, per-model pip
@@ -96,6 +102,13 @@ class Settings(BaseSettings):
         from modelworks.compute.sandbox import default_root  # the rule lives with the sandbox
 
         return default_root(self.home)
+
+    @property
+    def secrets_key_path(self) -> Path:
+        """``secrets_key_file``, or ``<home>/secrets.key``."""
+        if self.secrets_key_file is None:
+            return self.home / "secrets.key"
+        return Path(self.secrets_key_file).expanduser()
 
     @property
     def database_backend(self) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from modelworks.db import Database
 from modelworks.iam import service as iam
 from modelworks.iam.models import AccessKey, Domain, Membership, Project, User
+from modelworks.iam.secrets import install as install_secrets
 from modelworks.settings import Settings
 
 admin = typer.Typer(help="Manage domains, users, projects and access keys.", no_args_is_help=True)
@@ -22,6 +23,7 @@ def _db(home: Path | None) -> Database:
     settings = Settings(home=home) if home is not None else Settings()
     db = Database(settings.database_url)
     db.migrate()
+    install_secrets(db, settings)  # new SKs are sealed for the server's secrets key
     return db
 
 

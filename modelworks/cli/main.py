@@ -72,9 +72,13 @@ def worker(home: HomeOption = None) -> None:
 def migrate(home: HomeOption = None) -> None:
     """Apply the database migrations and exit."""
     from modelworks.db import Database
+    from modelworks.iam.secrets import install as install_secrets
 
     settings = load_settings(home)
-    Database(settings.database_url).migrate()
+    db = Database(settings.database_url)
+    db.migrate()
+    install_secrets(db, settings)  # seals the SKs an older version left in plain text
+    db.dispose()
     typer.echo(json.dumps({"database": settings.database_backend, "migrated": True}))
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.db import now_ms
 from modelworks.errors import TokenExpired
+from modelworks.iam import secrets as sealed
 from modelworks.iam import service, signature
 from modelworks.iam.service import Principal
 from modelworks.settings import Settings
@@ -42,7 +43,7 @@ SessionSource = Callable[[], AbstractContextManager[Session]]
 class _Entry:
     principal: Principal
     secret_key: str
-    """The access key's SK ("" for a token)."""
+    """The access key's SK, opened from its sealed value ("" for a token); held in memory only."""
     expires_at: int
     """The token's expiry, epoch ms (0 for an access key)."""
     revocations: int
@@ -111,7 +112,7 @@ class CredentialCache:
         stamp = service.revocations.count
         with sessions() as session:
             access_key = service.signing_key(session, auth.access_key)
-            secret_key = access_key.sk
+            secret_key = sealed.open_secret_key(sealed.box_of(session), access_key)
             verify(secret_key)
             principal = service.key_principal(
                 session, access_key, service.signed_project(headers, path_project_id)

@@ -1,4 +1,4 @@
-"""IAM tables: domains (accounts), users, projects, memberships, access keys, tokens."""
+"""IAM tables: domains (accounts), users, projects, memberships, access keys, tokens, sealing keys."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ class AccessKey(Base):
     __tablename__ = "iam_access_keys"
 
     ak: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sk: Mapped[str] = mapped_column(String(128))
+    sealed_sk: Mapped[str] = mapped_column("sk", String(512))
+    """The SK sealed for the server's secrets key (``modelworks.iam.secrets``), never plain text."""
     user_id: Mapped[str] = mapped_column(ForeignKey("iam_users.id", ondelete="CASCADE"), index=True)
     description: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
@@ -71,10 +72,12 @@ class Token(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger)
 
 
-class ServerSecret(Base):
-    """Server-side secrets, such as the key that signs sample content URLs."""
+class SealingKey(Base):
+    """The public half of a secrets key that SKs are sealed for (``modelworks.iam.secrets``)."""
 
-    __tablename__ = "iam_server_secrets"
+    __tablename__ = "iam_sealing_keys"
 
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(256))
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    """Raw X25519 public key, URL-safe base64."""
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)

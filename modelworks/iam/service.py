@@ -28,7 +28,8 @@ from modelworks.errors import (
     UnknownAccessKey,
     WrongCredentials,
 )
-from modelworks.iam.models import AccessKey, Domain, Membership, Project, ServerSecret, Token, User
+from modelworks.iam import secrets as sealed
+from modelworks.iam.models import AccessKey, Domain, Membership, Project, Token, User
 from modelworks.iam.passwords import hash_password, verify_password
 from modelworks.settings import Settings
 
@@ -165,16 +166,26 @@ def find_project(session: Session, domain_id: str, *, project_id: str = "", name
     return project
 
 
-def create_access_key(session: Session, user: User, description: str = "") -> AccessKey:
+@dataclass(frozen=True)
+class IssuedAccessKey:
+    """A new access key with its SK in plain text: shown once, stored only sealed."""
+
+    ak: str
+    sk: str
+    user_id: str
+    description: str
+
+
+def create_access_key(session: Session, user: User, description: str = "") -> IssuedAccessKey:
+    """A new AK/SK for ``user``; the SK is stored sealed for the server's secrets key."""
+    ak = _random(string.ascii_uppercase + string.digits, 20)
+    sk = _random(string.ascii_letters + string.digits, 40)
     key = AccessKey(
-        ak=_random(string.ascii_uppercase + string.digits, 20),
-        sk=_random(string.ascii_letters + string.digits, 40),
-        user_id=user.id,
-        description=description,
+        ak=ak, sealed_sk=sealed.seal_secret_key(session, ak, sk), user_id=user.id, description=description
     )
     session.add(key)
     session.flush()
-    return key
+    return IssuedAccessKey(ak, sk, user.id, description)
 
 
 def delete_access_key(session: Session, ak: str) -> None:
@@ -187,7 +198,9 @@ def delete_access_key(session: Session, ak: str) -> None:
 
 
 def bootstrap(db: Database, settings: Settings) -> Path | None:
-    """On an empty database create the admin account and write ``<home>/credentials.json``."""
+    """Start IAM on a migrated database: load the secrets key (``secrets.install``), and on an empty
+    database create the admin account and write ``<home>/credentials.json``."""
+    sealed.install(db, settings)
     with db.session() as session:
         if session.scalar(select(Domain.id).limit(1)) is not None:
             return None
@@ -195,7 +208,6 @@ def bootstrap(db: Database, settings: Settings) -> Path | None:
         project = create_project(session, ADMIN_DOMAIN, DEFAULT_PROJECT)
         add_member(session, user, project)
         key = create_access_key(session, user, "created at first start")
-        server_secret(session)
         creds = {
             "endpoint": settings.public_endpoint,
             "domain_name": ADMIN_DOMAIN,
@@ -330,10 +342,5 @@ def key_principal(session: Session, key: AccessKey, project_id: str) -> Principa
 
 
 def server_secret(session: Session, name: str = "content-url") -> str:
-    """The named server secret, created on first use."""
-    row = session.get(ServerSecret, name)
-    if row is None:
-        row = ServerSecret(name=name, value=secrets.token_hex(32))
-        session.add(row)
-        session.flush()
-    return row.value
+    """The named server secret, derived from the secrets key of ``session``'s database (never stored)."""
+    return sealed.box_of(session).derive(name)
