@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from modelworks.db import Database
 from modelworks.errors import AuthError, Forbidden, InvalidJson
@@ -72,6 +73,20 @@ def _source(session: Session) -> SessionSource:
     return given
 
 
+class _NeedsDatabase(Exception):
+    """Raised by ``_on_loop`` when the cache must ask the database: redo the lookup in a thread."""
+
+
+def _on_loop() -> AbstractContextManager[Session]:
+    raise _NeedsDatabase
+
+
+def read_sessions(request: Request) -> SessionSource:
+    """Opens a read-only session of the app's database (no SQLite write lock)."""
+    db: Database = request.app.state.db
+    return lambda: db.session(readonly=True)
+
+
 async def authenticate(
     request: Request, session: Session | SessionSource, settings: Settings, project_id: str
 ) -> Principal:
@@ -79,35 +94,57 @@ async def authenticate(
 
     ``session`` is the request's session, or what opens one: the credentials are looked up through
     the app's ``CredentialCache``, which needs the database only for credentials it has not seen in
-    the last seconds.
+    the last seconds. A cached credential is checked here, on the event loop (a dictionary lookup and
+    an HMAC); a lookup that needs the database runs in the thread pool, so that a slow or locked
+    database never stalls the loop (and with it every other request, ``/health`` included).
     """
     sessions = _source(session) if isinstance(session, Session) else session
     cache = credential_cache(request)
     token = request.headers.get("x-auth-token")
     authorization = request.headers.get("authorization")
+    lookup: Callable[[SessionSource], Principal]
     if token:
-        principal = cache.principal_from_token(sessions, token)
+
+        def lookup(source: SessionSource) -> Principal:
+            return cache.principal_from_token(source, token)
+
     elif authorization:
-        principal = cache.principal_from_signature(
-            sessions,
-            authorization=authorization,
-            method=request.method,
-            raw_path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
-            raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=_headers(request),
-            body=await request.body(),
-            path_project_id=project_id,
-            settings=settings,
-        )
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        headers = _headers(request)
+        body = await request.body()
+
+        def lookup(source: SessionSource) -> Principal:
+            return cache.principal_from_signature(
+                source,
+                authorization=authorization,
+                method=request.method,
+                raw_path=raw_path,
+                raw_query=raw_query,
+                headers=headers,
+                body=body,
+                path_project_id=project_id,
+                settings=settings,
+            )
+
     else:
         raise AuthError("No X-Auth-Token or Authorization header in the request.")
+    try:
+        principal = lookup(_on_loop)
+    except _NeedsDatabase:
+        principal = await run_in_threadpool(lookup, sessions)
     if project_id and principal.project_id != project_id:
         raise Forbidden(f"The caller is not authorized for project '{project_id}'.")
     return principal
 
 
-async def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
-    return await authenticate(request, session, settings, request.path_params.get("project_id", ""))
+async def get_principal(request: Request, settings: SettingsDep) -> Principal:
+    # Credentials are looked up in a read-only session of their own, not the request's: on SQLite a
+    # write request's session takes the write lock at its first statement, and authentication must
+    # not hold it (nor wait for it).
+    return await authenticate(
+        request, read_sessions(request), settings, request.path_params.get("project_id", "")
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

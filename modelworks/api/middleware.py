@@ -7,6 +7,10 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelworks.db.engine import RETRY_AFTER_SECONDS
+
+_RETRY_AFTER = str(RETRY_AFTER_SECONDS).encode()
+
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
     """The first value of header ``name`` (lower case), without building a dict of all headers."""
@@ -17,7 +21,8 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class RequestIdMiddleware:
-    """Adds ``X-Request-Id`` (the caller's, or a new one) to every response."""
+    """Adds ``X-Request-Id`` (the caller's, or a new one) to every response, and ``Retry-After`` to a
+    503 (``DatabaseBusy``: the request may simply be sent again)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -33,6 +38,8 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                if message.get("status") == 503 and not any(k.lower() == b"retry-after" for k, _ in headers):
+                    headers.append((b"retry-after", _RETRY_AFTER))
                 message["headers"] = headers
             await send(message)
 

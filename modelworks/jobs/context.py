@@ -123,6 +123,10 @@ class TaskContext:
         self._pending = {}
         self._last_write = self._last_check = time.monotonic()
 
+    def wrote_within(self, seconds: float) -> bool:
+        """Whether a progress write (which also touches ``heartbeat_at``) happened in the last ``seconds``."""
+        return time.monotonic() - self._last_write < seconds
+
     def take_pending(self) -> dict[str, Any]:
         """Result updates not yet written; the worker merges them into the final write."""
         pending, self._pending = self._pending, {}
@@ -136,7 +140,7 @@ class TaskContext:
             self._note_cancel(cancel_requested)
 
     def _poll(self) -> None:
-        with self.db.session() as s:
+        with self.db.session(readonly=True) as s:
             row = s.execute(
                 select(Task.status, Task.worker_id, Task.cancel_requested).where(Task.id == self.task_id)
             ).one_or_none()

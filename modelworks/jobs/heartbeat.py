@@ -56,6 +56,10 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._done.wait(self.interval):
+            if self.ctx.wrote_within(self.interval):
+                # The handler's progress write just touched heartbeat_at and read cancel_requested:
+                # skip this beat rather than take the write lock again for the same row.
+                continue
             try:
                 self.beat()
             except Exception:

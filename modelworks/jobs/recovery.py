@@ -48,6 +48,13 @@ def recover_stale_tasks(
     stale = or_(Task.heartbeat_at.is_(None), Task.heartbeat_at < now - int(stale_seconds * 1000))
     requeued = 0
     give_up: list[Row[Any]] = []
+    # Nearly always there is nothing stale: find that out without taking SQLite's write lock.
+    with db.session(readonly=True) as s:
+        if (
+            s.execute(select(Task.id).where(Task.status == TaskStatus.RUNNING, stale).limit(1)).first()
+            is None
+        ):
+            return 0
     with db.session() as s:
         rows = s.execute(
             select(

@@ -24,6 +24,9 @@ from modelworks.storage.base import ObjectStore
 from modelworks.storage.ownership import BucketOwnership
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+    from sqlalchemy.orm import Session
+
     from modelworks.db.engine import Database
     from modelworks.settings import Settings
 
@@ -152,37 +155,49 @@ class Worker:
         if not kinds:
             return None
         now = now_ms()
-        with self.db.session() as s:
-            # SKIP LOCKED lets PostgreSQL workers pass over rows another worker is claiming; SQLite
-            # ignores FOR UPDATE but serialises whole transactions (BEGIN IMMEDIATE).
-            row = s.execute(
-                select(Task.id, Task.project_id, Task.kind, Task.payload, Task.attempts, Task.max_attempts)
-                .where(Task.status == TaskStatus.QUEUED, Task.not_before <= now, Task.kind.in_(kinds))
-                .order_by(Task.created_at, Task.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).one_or_none()
+        first = (
+            select(Task.id, Task.project_id, Task.kind, Task.payload, Task.attempts, Task.max_attempts)
+            .where(Task.status == TaskStatus.QUEUED, Task.not_before <= now, Task.kind.in_(kinds))
+            .order_by(Task.created_at, Task.id)
+            .limit(1)
+        )
+        if self.db.is_sqlite:
+            # Look in a read transaction first: an idle worker polls every worker_poll_seconds and
+            # must not take SQLite's write lock (making requests wait for it) to find nothing. The
+            # claim below then holds the write lock for its one UPDATE.
+            with self.db.session(readonly=True) as s:
+                row = s.execute(first).one_or_none()
             if row is None:
                 return None
-            # The status condition makes the claim atomic even if the row lock were missing.
-            claimed = s.connection().execute(
-                update(Task)
-                .where(Task.id == row.id, Task.status == TaskStatus.QUEUED)
-                .values(
-                    status=TaskStatus.RUNNING.value,
-                    worker_id=self.worker_id,
-                    attempts=Task.attempts + 1,
-                    progress=0.0,
-                    started_at=now,
-                    heartbeat_at=now,
-                    updated_at=now,
-                )
-            )
-            if claimed.rowcount != 1:
-                return None
+            with self.db.session() as s:
+                claimed = self._mark_claimed(s, row, now)
+        else:
+            with self.db.session() as s:
+                # SKIP LOCKED lets PostgreSQL workers pass over rows another worker is claiming.
+                row = s.execute(first.with_for_update(skip_locked=True)).one_or_none()
+                claimed = row is not None and self._mark_claimed(s, row, now)
+        if row is None or not claimed:
+            return None
         return _Claim(
             row.id, row.project_id, row.kind, dict(row.payload or {}), row.attempts + 1, row.max_attempts
         )
+
+    def _mark_claimed(self, s: Session, row: Row[Any], now: int) -> bool:
+        """Make the row ours if it is still as read (QUEUED, same attempt): True if it was."""
+        claimed = s.connection().execute(
+            update(Task)
+            .where(Task.id == row.id, Task.status == TaskStatus.QUEUED, Task.attempts == row.attempts)
+            .values(
+                status=TaskStatus.RUNNING.value,
+                worker_id=self.worker_id,
+                attempts=Task.attempts + 1,
+                progress=0.0,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+            )
+        )
+        return bool(claimed.rowcount == 1)
 
     def _context(
         self, task_id: str, project_id: str, kind: str, payload: dict[str, Any], attempt: int

@@ -25,6 +25,7 @@ details see calls from every API process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -194,6 +196,13 @@ class Gateway:
             self._routes[service_id] = loaded
         return loaded
 
+    async def _route(self, service_id: str, *, fresh: bool = False) -> _ServiceRoute | None:
+        """``route`` for the event loop: a cached route at once, a database load in the thread pool."""
+        cached = self._routes.get(service_id)
+        if cached is not None and not fresh and time.monotonic() - cached.loaded < ROUTE_TTL_SECONDS:
+            return cached
+        return await anyio.to_thread.run_sync(functools.partial(self.route, service_id, fresh=True))
+
     def _pick_model(self, service_id: str, candidates: list[_ModelRoute]) -> _ModelRoute:
         """Smooth weighted round-robin (nginx's): exact shares over each cycle of the weights' sum."""
         weights = [max(0, m.weight) for m in candidates]
@@ -239,9 +248,9 @@ class Gateway:
         """Send the request to an instance of the service and return its answer."""
         started = time.perf_counter()
         path = "/" + path.strip("/")
-        route = self.route(service_id)
+        route = await self._route(service_id)
         if route is None or route.status not in SERVING:
-            route = self.route(service_id, fresh=True)  # the cached route may be a moment old
+            route = await self._route(service_id, fresh=True)  # the cached route may be a moment old
         if route is None or route.project_id != project_id:
             raise service_not_found(service_id)
         if route.status not in SERVING:
@@ -258,7 +267,7 @@ class Gateway:
         for attempt in range(3):
             candidates = [m for m in declared if any(a not in tried for a in m.addresses)]
             if not candidates:
-                route = self.route(service_id, fresh=True) if attempt == 0 else route
+                route = await self._route(service_id, fresh=True) if attempt == 0 else route
                 declared = [m for m in (route.models if route else []) if m.serves(path, method)]
                 candidates = [m for m in declared if any(a not in tried for a in m.addresses)]
                 if not candidates:
