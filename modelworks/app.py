@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from modelworks import __version__
@@ -40,6 +41,9 @@ from modelworks.training.status import TRAINING_JOB_KIND
 
 log = logging.getLogger(__name__)
 
+THREAD_TOKENS = 100
+"""Threads for sync routes and dependencies (the database pools are sized to match)."""
+
 
 def create_app(settings: Settings) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -55,6 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes and dependencies run in anyio's thread pool (40 threads by default). A request
+        # waiting for SQLite's write lock holds its thread; with many clients the default runs out,
+        # and every other request (reads, /health) then queues behind the writers.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_TOKENS
         stops: list[Callable[[], None]] = [service_plane.start()]
         if settings.embedded_worker:
             # Separate lanes: a long training job or auto-labeling run never holds up imports, exports

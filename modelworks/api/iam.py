@@ -6,6 +6,7 @@ import json
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from modelworks.api.deps import SessionDep, SettingsDep
 from modelworks.errors import InvalidJson
@@ -21,5 +22,6 @@ async def create_token(request: Request, session: SessionDep, settings: Settings
         body = json.loads(await request.body() or b"null")
     except ValueError as exc:
         raise InvalidJson("Incorrect JSON format of the input data.") from exc
-    token, view = iam.issue_token(session, body, settings)
+    # Password hashing and the database block: off the event loop.
+    token, view = await run_in_threadpool(iam.issue_token, session, body, settings)
     return JSONResponse(status_code=201, content=view, headers={"X-Subject-Token": token})

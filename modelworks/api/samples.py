@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
 from modelworks.data import samples as service
@@ -150,14 +152,37 @@ async def get_sample_content(
     Signature: str | None = None,  # noqa: N803
 ) -> Response:
     """The sample's bytes: with a valid signed URL from ``source``, or with normal credentials."""
-    if Expires is not None and Signature:
-        expected = service.content_signature(server_secret(session), project_id, sample_id, Expires)
-        if Expires < now_ms() or not hmac.compare_digest(expected, Signature):
+    signed = Expires is not None and bool(Signature)
+    if not signed:
+        await authenticate(request, session, settings, project_id)
+    # The database and the store block: off the event loop.
+    return await run_in_threadpool(
+        _sample_content,
+        request,
+        session,
+        project_id,
+        dataset_id,
+        sample_id,
+        Expires if signed else None,
+        Signature,
+    )
+
+
+def _sample_content(
+    request: Request,
+    session: Session,
+    project_id: str,
+    dataset_id: str,
+    sample_id: str,
+    expires: int | None,
+    signature: str | None,
+) -> Response:
+    if expires is not None:
+        expected = service.content_signature(server_secret(session), project_id, sample_id, expires)
+        if expires < now_ms() or not hmac.compare_digest(expected, signature or ""):
             raise AuthError(
                 "The content URL has expired or its signature is wrong.", error_code="ModelArts.0208"
             )
-    else:
-        await authenticate(request, session, settings, project_id)
     dataset = get_dataset(session, project_id, dataset_id)
     sample = service.get_sample(session, dataset, sample_id)
     if sample.text is not None:

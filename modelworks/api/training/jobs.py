@@ -6,9 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
 from modelworks.iam.service import server_secret
+from modelworks.settings import Settings
+from modelworks.storage import ObjectStore
 from modelworks.training import logs, metrics, training_jobs
 from modelworks.training.job_views import job_view
 from modelworks.training.search import search_jobs
@@ -114,9 +118,25 @@ async def log_content(
 ) -> Response:
     """The task's whole log: with a signed URL from ``logs/url``, or with normal credentials."""
     if Expires is not None and Signature:
-        logs.check_signature(server_secret(session), project_id, training_job_id, task_id, Expires, Signature)
+        secret = await run_in_threadpool(server_secret, session)
+        logs.check_signature(secret, project_id, training_job_id, task_id, Expires, Signature)
     else:
         await authenticate(request, session, settings, project_id)
+    # The database and the log files block: off the event loop.
+    return await run_in_threadpool(
+        _log_content, session, store, settings, project_id, training_job_id, task_id, disposition
+    )
+
+
+def _log_content(
+    session: Session,
+    store: ObjectStore,
+    settings: Settings,
+    project_id: str,
+    training_job_id: str,
+    task_id: str,
+    disposition: str | None,
+) -> Response:
     job = training_jobs.get_training_job(session, project_id, training_job_id)
     logs.check_task(job, task_id)
     local = logs.log_file(training_jobs.job_dir(settings.home, job.id), task_id)
