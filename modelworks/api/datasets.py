@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
 from modelworks.data import datasets as service
 from modelworks.data.models import Sample
 from modelworks.data.stats import dataset_stats
@@ -65,9 +65,9 @@ def _preview(session: SessionDep, dataset: Any) -> list[dict[str, Any]]:
 
 @router.post("", status_code=201)
 def create_dataset(
-    project_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str, principal: PrincipalDep, session: SessionDep, store: StoreDep, body: JsonBody
 ) -> dict[str, Any]:
-    dataset, task = service.create_dataset(session, project_id, body)
+    dataset, task = service.create_dataset(session, store, project_id, body)
     return {"dataset_id": dataset.id, "import_task_id": task.id if task else None}
 
 

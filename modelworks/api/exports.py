@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
 from modelworks.data import exports as service
 from modelworks.data.datasets import get_dataset
 
@@ -31,10 +31,15 @@ def list_export_tasks(
 
 @router.post("")
 def create_export_task(
-    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    body: JsonBody,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    return service.export_task_view(service.create_export_task(session, dataset, body))
+    return service.export_task_view(service.create_export_task(session, store, dataset, body))
 
 
 @router.get("/{task_id}")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
 from modelworks.data import imports as service
 from modelworks.data.datasets import get_dataset
 
@@ -28,10 +28,15 @@ def list_import_tasks(
 
 @router.post("")
 def create_import_task(
-    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    body: JsonBody,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    return {"task_id": service.create_import_task(session, dataset, body).id}
+    return {"task_id": service.create_import_task(session, store, dataset, body).id}
 
 
 @router.get("/{task_id}")

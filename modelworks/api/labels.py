@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
 from modelworks.data import labels as service
 from modelworks.data.datasets import get_dataset
-from modelworks.storage import parse_obs_path
+from modelworks.storage.scoped import delete_sources
 
 router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations/labels", tags=["labels"])
 
@@ -72,8 +72,7 @@ def delete_labels(
         session, dataset, body.get("labels") or [], policy=delete_policy, field="labels"
     )
     if delete_policy == 2:
-        for sample in removed:
-            store.delete(parse_obs_path(sample.source.split("#", 1)[0]))
+        delete_sources(store, (s.source for s in removed), field="delete_policy")
     return _batch_response(results)
 
 
@@ -107,6 +106,5 @@ def delete_label_by_name(
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
     removed = service.delete_label(session, dataset, label_name, label_type, delete_samples=True)
     if delete_source:
-        for sample in removed:
-            store.delete(parse_obs_path(sample.source.split("#", 1)[0]))
+        delete_sources(store, (s.source for s in removed), field="delete_source")
     return Response(status_code=204)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep
 from modelworks.api.samples import _score, _views
 from modelworks.data import samples as sample_service
 from modelworks.data.constants import STATE_AUTO, STATUS_AUTO
@@ -20,10 +20,15 @@ router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}", tags=["intel
 
 @router.post("/tasks")
 def start_task(
-    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: StoreDep,
+    body: JsonBody,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    task = service.create_task(session, dataset, body, principal=principal)
+    task = service.create_task(session, store, dataset, body, principal=principal)
     return {"task_id": task.id}
 
 

@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from modelworks.db import Database
 from modelworks.iam import service as iam
 from modelworks.iam.models import AccessKey, Domain, Membership, Project, User
 from modelworks.iam.secrets import install as install_secrets
 from modelworks.settings import Settings
+from modelworks.storage import create_store, ownership
 
 admin = typer.Typer(help="Manage domains, users, projects and access keys.", no_args_is_help=True)
 HomeOption = Annotated[Path | None, typer.Option(help="Data directory")]
@@ -121,4 +123,64 @@ def list_all(home: HomeOption = None) -> None:
                 for p in session.scalars(select(Project).where(Project.domain_id == domain.id))
             ]
             out.append({"domain": domain.name, "projects": projects_all, "users": users})
+    _print(out)
+
+
+def _project(session: Session, project: str, domain: str) -> Project:
+    """A project by id, or by name in ``domain``."""
+    found = session.get(Project, project)
+    if found is not None:
+        return found
+    return iam.find_project(session, iam.get_domain(session, domain).id, name=project)
+
+
+@admin.command("create-bucket")
+def create_bucket(
+    name: str,
+    project: Annotated[str, typer.Option(help="The owning project (id, or name in --domain)")],
+    domain: str = iam.ADMIN_DOMAIN,
+    home: HomeOption = None,
+) -> None:
+    """Make a project the owner of a bucket (created if new; an existing one changes hands)."""
+    settings = Settings(home=home) if home is not None else Settings()
+    with _db(home).session() as session:
+        owner = _project(session, project, domain)
+        ownership.assign_bucket(session, create_store(settings), owner.id, name)
+    _print({"bucket_name": name, "owner_project_id": owner.id})
+
+
+@admin.command("share-bucket")
+def share_bucket(
+    name: str,
+    with_project: Annotated[str, typer.Option("--with", help="Project to share with (id, or name)")],
+    access: Annotated[str, typer.Option(help="read or read-write")] = "read",
+    domain: str = iam.ADMIN_DOMAIN,
+    home: HomeOption = None,
+) -> None:
+    """Let another project read (or read and write) a bucket."""
+    with _db(home).session() as session:
+        bucket = session.get(ownership.Bucket, name)
+        if bucket is None:
+            raise typer.BadParameter(f"bucket {name} belongs to no project (create-bucket first)")
+        target = _project(session, with_project, domain)
+        ownership.share_bucket(session, bucket.project_id, name, target.id, access)
+    _print({"bucket_name": name, "project_id": target.id, "access": access})
+
+
+@admin.command("list-buckets")
+def list_buckets(home: HomeOption = None) -> None:
+    """Every bucket with its owner and shares."""
+    with _db(home).session() as session:
+        out = []
+        for bucket in session.scalars(select(ownership.Bucket).order_by(ownership.Bucket.name)):
+            shares = session.scalars(
+                select(ownership.BucketShare).where(ownership.BucketShare.bucket == bucket.name)
+            )
+            out.append(
+                {
+                    "bucket_name": bucket.name,
+                    "owner_project_id": bucket.project_id,
+                    "shares": [{"project_id": s.project_id, "access": s.access} for s in shares],
+                }
+            )
     _print(out)

@@ -14,7 +14,8 @@ from modelworks.data.models import Dataset, DatasetLabel, Sample
 from modelworks.db import now_ms
 from modelworks.errors import Conflict, InvalidArgument, NotFound
 from modelworks.jobs import Task, submit
-from modelworks.storage import parse_obs_path
+from modelworks.storage import ObjectStore
+from modelworks.storage.scoped import user_path
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _BAD_DESCRIPTION = re.compile(r"[\^!<>=&\"]")
@@ -58,7 +59,11 @@ def inner_paths(dataset: Dataset) -> dict[str, str]:
     }
 
 
-def create_dataset(session: Session, project_id: str, body: dict[str, Any]) -> tuple[Dataset, Task | None]:
+def create_dataset(
+    session: Session, store: ObjectStore, project_id: str, body: dict[str, Any]
+) -> tuple[Dataset, Task | None]:
+    """``store`` is the caller's project's: the work path must be writable by it and every data source
+    readable (a dataset on another project's bucket needs that bucket shared)."""
     name = _check_name(body.get("dataset_name"))
     dataset_type = body.get("dataset_type", 0)
     if dataset_type not in DATASET_TYPES:
@@ -67,7 +72,7 @@ def create_dataset(session: Session, project_id: str, body: dict[str, Any]) -> t
     work_path = body.get("work_path")
     if not isinstance(work_path, str):
         raise InvalidArgument("is required", field="work_path")
-    work = parse_obs_path(work_path, field="work_path").as_dir()
+    work = user_path(store, work_path, field="work_path", write=True).as_dir()
     if not work.key:
         raise InvalidArgument(
             "a subdirectory must be given, not a bucket root", field="work_path", error_code="ModelArts.4205"
@@ -82,7 +87,7 @@ def create_dataset(session: Session, project_id: str, body: dict[str, Any]) -> t
             raise InvalidArgument("must be an object", field=field)
         if source.get("data_type", 0) != 0:
             raise InvalidArgument("only OBS (data_type 0) sources are supported", field=f"{field}.data_type")
-        path = parse_obs_path(str(source.get("data_path") or ""), field=f"{field}.data_path").as_dir()
+        path = user_path(store, str(source.get("data_path") or ""), field=f"{field}.data_path").as_dir()
         clean_sources.append({"data_type": 0, "data_path": str(path)})
     if session.scalar(select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name)):
         raise Conflict(f"Dataset '{name}' already exists.", error_code="ModelArts.4351")

@@ -23,7 +23,8 @@ from modelworks.db.base import new_short_id
 from modelworks.errors import Conflict, InvalidArgument, NotFound
 from modelworks.formats import exporter
 from modelworks.jobs import Task, submit
-from modelworks.storage import parse_obs_path
+from modelworks.storage import ObjectStore
+from modelworks.storage.scoped import user_path
 
 EXPORT_KIND = "export"
 LABELED, UNLABELED, ALL, BY_CONDITION = 0, 1, 2, 3
@@ -83,7 +84,7 @@ def export_filters(payload: dict[str, Any]) -> list[ColumnElement[bool]]:
     return where
 
 
-def create_export_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Task:
+def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, body: dict[str, Any]) -> Task:
     annotation_format = _format_name(body.get("annotation_format"))
     fmt = exporter(annotation_format)
     export_format = body.get("export_format", 2)
@@ -126,7 +127,7 @@ def create_export_task(session: Session, dataset: Dataset, body: dict[str, Any])
     path = body.get("path")
     if not isinstance(path, str) or not path:
         raise _invalid("is required to export to OBS or to a new dataset", "path", INVALID_PATH)
-    out = parse_obs_path(path, field="path").as_dir()
+    out = user_path(store, path, field="path", write=True).as_dir()
     version_id = body.get("version_id") or None
     manifest_path = None
     if version_id is not None:
@@ -148,7 +149,7 @@ def create_export_task(session: Session, dataset: Dataset, body: dict[str, Any])
     }
     if dest == DEST_NEW_DATASET:
         payload["new_dataset_id"] = new_short_id()
-        _check_new_dataset(session, dataset, params, out)
+        _check_new_dataset(session, store, dataset, params, out)
     elif params.get("export_dataset_version_name"):
         name = params["export_dataset_version_name"]
         if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", name):
@@ -166,7 +167,9 @@ def create_export_task(session: Session, dataset: Dataset, body: dict[str, Any])
     )
 
 
-def _check_new_dataset(session: Session, dataset: Dataset, params: dict[str, Any], data_path: Any) -> None:
+def _check_new_dataset(
+    session: Session, store: ObjectStore, dataset: Dataset, params: dict[str, Any], data_path: Any
+) -> None:
     name = params.get("export_new_dataset_name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise _invalid(
@@ -180,7 +183,7 @@ def _check_new_dataset(session: Session, dataset: Dataset, params: dict[str, Any
     raw = params.get("export_new_dataset_work_path")
     if not isinstance(raw, str) or not raw:
         raise _invalid("is required to export to a new dataset", "export_params.export_new_dataset_work_path")
-    work = parse_obs_path(raw, field="export_params.export_new_dataset_work_path").as_dir()
+    work = user_path(store, raw, field="export_params.export_new_dataset_work_path", write=True).as_dir()
     if not work.key:
         raise _invalid(
             "a subdirectory must be given, not a bucket root", "export_params.export_new_dataset_work_path"

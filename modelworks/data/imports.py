@@ -11,7 +11,8 @@ from modelworks.data.datasets import IMPORT_KIND, get_dataset
 from modelworks.data.models import Dataset
 from modelworks.errors import InvalidArgument, NotFound, NotImplementedYet, PreconditionFailed
 from modelworks.jobs import Task, submit
-from modelworks.storage import parse_obs_path
+from modelworks.storage import ObjectStore
+from modelworks.storage.scoped import user_path
 
 _STATUS = {
     "QUEUED": "QUEUING",
@@ -22,7 +23,7 @@ _STATUS = {
 }
 
 
-def create_import_task(session: Session, dataset: Dataset, body: dict[str, Any]) -> Task:
+def create_import_task(session: Session, store: ObjectStore, dataset: Dataset, body: dict[str, Any]) -> Task:
     import_path = body.get("import_path")
     if not isinstance(import_path, str) or not import_path:
         raise InvalidArgument("is required", field="import_path")
@@ -32,7 +33,7 @@ def create_import_task(session: Session, dataset: Dataset, body: dict[str, Any])
         raise InvalidArgument("must be 'dir' or 'manifest'", field="import_type")
     if body.get("import_origin", "obs") != "obs":
         raise NotImplementedYet(f"import_origin '{body['import_origin']}' is not supported; use 'obs'")
-    path = parse_obs_path(import_path, field="import_path")
+    path = user_path(store, import_path, field="import_path")
     path = path if manifest else path.as_dir()
     busy = session.scalar(
         select(Task.id).where(

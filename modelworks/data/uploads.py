@@ -19,6 +19,7 @@ from modelworks.data.samples import apply_metadata, build_labels, known_labels, 
 from modelworks.db import now_ms
 from modelworks.errors import InvalidArgument, ModelworksError
 from modelworks.storage import ObjectStore, parse_obs_path
+from modelworks.storage.scoped import delete_sources, user_path
 
 _BAD_NAME = re.compile(r"[!<>=&\"'/\\\x00]")
 
@@ -68,8 +69,8 @@ def add_samples(
                 store.write(path, data)
                 written = path
             elif isinstance(item.get("data_source"), dict) and item["data_source"].get("data_path"):
-                path = parse_obs_path(
-                    str(item["data_source"]["data_path"]), field=f"{field}.data_source.data_path"
+                path = user_path(
+                    store, str(item["data_source"]["data_path"]), field=f"{field}.data_source.data_path"
                 )
             else:
                 raise InvalidArgument("needs 'data' or 'data_source.data_path'", field=field)
@@ -164,8 +165,7 @@ def delete_samples(
         still_used = set(
             session.scalars(select(Sample.source).where(Sample.source.in_(files)).group_by(Sample.source))
         )
-        for source in sorted(files - still_used):
-            store.delete(parse_obs_path(source))
+        delete_sources(store, files - still_used, field="delete_source")
     return {"success": all(r["success"] for r in results), "results": results}
 
 

@@ -35,6 +35,8 @@ from modelworks.ml.estimators import MIN_LABELS, MIN_SAMPLES_PER_LABEL
 from modelworks.ml.hard_examples import HARD_REASONS
 from modelworks.services.configs import service_config
 from modelworks.services.status import REAL_TIME
+from modelworks.storage import ObjectStore
+from modelworks.storage.scoped import user_path
 
 INTELLIGENT_TASK_KIND = "intelligent-task"
 AUTO_LABEL, PRE_LABEL, AUTO_GROUPING, AUTO_DEPLOY = "auto-label", "pre-label", "auto-grouping", "auto-deploy"
@@ -178,8 +180,17 @@ def _running(session: Session, dataset: Dataset, task_type: str) -> Task | None:
     )
 
 
+OUTPUT_PATH_FIELDS = ("annotation_output", "key_sample_output", "infer_result_output_dir", "output_dir")
+"""Config fields that name storage directories a task writes to."""
+
+
 def create_task(
-    session: Session, dataset: Dataset, body: dict[str, Any], *, principal: Principal | None = None
+    session: Session,
+    store: ObjectStore,
+    dataset: Dataset,
+    body: dict[str, Any],
+    *,
+    principal: Principal | None = None,
 ) -> Task:
     """Check a start request (16.1.65) and queue it; the caller's commit makes it visible to workers.
 
@@ -198,6 +209,13 @@ def create_task(
     description = config.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 256):
         raise _invalid("must be a string of at most 256 characters", "config.description")
+    for key in OUTPUT_PATH_FIELDS:
+        # Checked now, not when the run ends: a path the project may not write is refused before
+        # anything is queued.
+        if config.get(key) not in (None, ""):
+            if not isinstance(config[key], str):
+                raise _invalid("must be a storage path such as /bucket/dir/", f"config.{key}")
+            config[key] = str(user_path(store, config[key], field=f"config.{key}", write=True).as_dir())
     sample_ids = _sample_ids(config)
     if sample_ids:
         found = session.scalar(

@@ -49,6 +49,7 @@ def package_source(
     location = body.get("source_location")
     if location not in (None, ""):
         path = obs_location(location, "source_location").as_dir()
+        store.authorize(path, field="source_location")
         return path, require_model_dir(store, path, "source_location"), job
     if job is None:
         raise InvalidArgument(
@@ -66,6 +67,7 @@ def package_source(
         parse_obs_path(c["remote"]["obs"]["obs_url"]).as_dir() for c in job.algorithm.get("outputs") or []
     ]
     for output in outputs:
+        store.authorize(output, field="source_job_id")
         found = find_model_dir(store, output)
         if found is not None:
             return output, found, job
@@ -84,6 +86,7 @@ def execution_code(store: ObjectStore, value: Any, model_dir: ObsPath) -> str:
     if value is None or value == "":
         return str(model_dir.join(SERVICE_FILE))
     path = obs_location(value, "execution_code")
+    store.authorize(path, field="execution_code")
     if path.name != SERVICE_FILE:
         raise InvalidArgument(f"must name a file called {SERVICE_FILE}", field="execution_code")
     if not store.is_file(path):

@@ -21,6 +21,8 @@ from modelworks.models.package import obs_location
 from modelworks.services import specs
 from modelworks.services._models import model_snapshot
 from modelworks.services.status import BATCH, DUPLICATE_MODEL_VERSION, EDGE, REAL_TIME, required
+from modelworks.storage import ObjectStore
+from modelworks.storage.scoped import user_path
 
 MAX_INSTANCES = 128
 DEFAULT_DEPLOY_TIMEOUT_SECONDS = 1200
@@ -82,6 +84,17 @@ def _envs(raw: Any, field: str) -> dict[str, str]:
     if not isinstance(raw, dict) or not all(isinstance(k, str) and k for k in raw):
         raise InvalidArgument("must be an object of strings", field=field)
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+def authorize_paths(store: ObjectStore, config: list[dict[str, Any]]) -> None:
+    """Refuse (403 naming the field) a batch entry whose input the caller's project may not read or
+    whose output it may not write; called by the routes that store a service's config, before the
+    commit, so that a refused request leaves nothing behind."""
+    for i, entry in enumerate(config):
+        if entry.get("src_path"):
+            user_path(store, str(entry["src_path"]), field=f"config[{i}].src_path")
+        if entry.get("dest_path"):
+            user_path(store, str(entry["dest_path"]), field=f"config[{i}].dest_path", write=True)
 
 
 def _obs_dir(raw: Any, field: str) -> str:

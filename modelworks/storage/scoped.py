@@ -20,7 +20,27 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from modelworks.storage.base import ObjectInfo, ObjectStore
-from modelworks.storage.paths import ObsPath
+from modelworks.storage.paths import ObsPath, parse_obs_path
+
+
+def user_path(store: ObjectStore, value: str, *, field: str, write: bool = False) -> ObsPath:
+    """A path a request names in ``field``, parsed and checked when the request arrives: malformed
+    (400) or in a bucket the caller's project may not read, or with ``write`` write (403), both
+    naming the field, before any work is queued."""
+    path = parse_obs_path(value, field=field)
+    store.authorize(path, write=write, field=field)
+    return path
+
+
+def delete_sources(store: ObjectStore, sources: Iterable[str], *, field: str) -> None:
+    """Delete the files of samples (``source`` values, ``#line`` suffixes allowed), all or none: every
+    file is checked before the first is deleted, so a file in a bucket the project may not write
+    refuses the request (StorageForbidden naming ``field``) and the caller's rollback keeps its rows."""
+    doomed = sorted({parse_obs_path(source.split("#", 1)[0]) for source in sources}, key=str)
+    for path in doomed:
+        store.authorize(path, write=True, field=field)
+    for path in doomed:
+        store.delete(path)
 
 
 class BucketPolicy(Protocol):

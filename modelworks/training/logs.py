@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,18 +65,47 @@ def _utf8_start(data: bytes) -> bytes:
     return data[i:]
 
 
+def log_store(store: ObjectStore, job: TrainingJob, task: str = TASK_NAME) -> ObjectStore:
+    """The store to keep the job's log copy with: the server's own for its system bucket, else the job
+    project's (a ``log_export_path``)."""
+    return store.unrestricted() if log_object(job, task).bucket == SYSTEM_BUCKET else store
+
+
+def open_local_log(local: Path) -> int | None:
+    """A descriptor of the job's local log file, or None when there is none.
+
+    The job's code may have replaced the log or its directory with a link to a file it cannot read
+    itself (the database, another job's log): the server, which can, would hand it out. So the path
+    must resolve inside the job's directory (two levels up) and the file must be a regular file
+    opened without following a last link."""
+    try:
+        root = os.path.realpath(local.parent.parent)
+        if not os.path.realpath(local).startswith(root + os.sep):
+            return None
+        fd = os.open(local, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
 def read_log(
     store: ObjectStore, job: TrainingJob, local: Path, *, tail: int | None = None, task: str = TASK_NAME
 ) -> tuple[bytes, int] | None:
     """(the log's last ``tail`` bytes, or all of it; its full size), or None if there is no log yet."""
-    if local.is_file():
-        with local.open("rb") as f:
+    fd = open_local_log(local)
+    if fd is not None:
+        with os.fdopen(fd, "rb") as f:
             size = f.seek(0, 2)
             start = max(0, size - tail) if tail is not None else 0
             f.seek(start)
             data = f.read(size - start)
         return (_utf8_start(data) if start else data), size
     stored = log_object(job, task)
+    if stored.bucket == SYSTEM_BUCKET:
+        store = store.unrestricted()  # the server's own copy, at a path it built
     if not store.is_file(stored):
         return None
     size = store.stat(stored).size

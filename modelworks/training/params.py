@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from modelworks.errors import InvalidArgument, NotImplementedYet
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.storage.scoped import user_path
 from modelworks.training.status import (
     BOOT_FILE_ERROR,
     CHANNELS_MISMATCH,
@@ -308,8 +309,8 @@ def code_location(
         raise InvalidArgument("code_dir and boot_file must be given together", field=field)
     if not isinstance(code_dir, str) or not isinstance(boot_file, str):
         raise InvalidArgument("code_dir and boot_file must be strings", field=field)
-    code = parse_obs_path(code_dir, field=f"{field}.code_dir").as_dir()
-    boot = parse_obs_path(boot_file, field=f"{field}.boot_file")
+    code = user_path(store, code_dir, field=f"{field}.code_dir").as_dir()
+    boot = user_path(store, boot_file, field=f"{field}.boot_file")
     if not code.key:
         raise InvalidArgument(
             "must be a directory inside a bucket, not a bucket root",

@@ -38,7 +38,7 @@ from modelworks.jobs import TaskContext, WorkerDied
 from modelworks.jobs.context import STOP_CANCEL, STOP_SHUTDOWN, TaskCancelled
 from modelworks.settings import Settings
 from modelworks.training.job_views import task_names
-from modelworks.training.logs import log_file, log_object
+from modelworks.training.logs import log_file, log_object, log_store
 from modelworks.training.models import TrainingJob
 from modelworks.training.process import LAUNCHER, TERMINATE_GRACE_SECONDS
 from modelworks.training.ray_logs import POLL_LOG_MAX_CHARS, LogRouter, RayLogTail
@@ -367,7 +367,7 @@ class RayJobRunner(JobRunner):
             try:
                 size = path.stat().st_size if path.is_file() else -1
                 if size >= 0 and size != self._uploaded_sizes.get(task):
-                    self.ctx.store.write(log_object(job, task), path.read_bytes())
+                    log_store(self.ctx.store, job).write(log_object(job, task), path.read_bytes())
                     self._uploaded_sizes[task] = size
             except Exception:
                 log.warning("copying the %s log of training job %s failed", task, job.id, exc_info=True)

@@ -352,16 +352,11 @@ def test_projects_never_see_each_others_datasets(live: LiveServer) -> None:
     # erin's key is not good for the first project either
     response = other.request("GET", f"/v2/{live.credentials['project_id']}/datasets")
     assert response.status_code == 403
-    # the same dataset name is free in the other project
-    assert (
-        other.post(
-            DS,
-            {
-                "dataset_name": "mine",
-                "data_sources": [{"data_path": "/b/in/"}],
-                "work_path": "/b/o2/",
-                "work_path_type": 0,
-            },
-        ).status_code
-        == 201
-    )
+    # bucket b is the first project's: the other one can neither read nor write it
+    body = {"dataset_name": "mine", "data_sources": [{"data_path": "/b/in/"}], "work_path": "/b2/o2/"}
+    refused = other.post(DS, body)
+    assert refused.status_code == 403 and refused.json()["error_code"] == "ModelArts.0210"
+    assert refused.json()["error_msg"].startswith("data_sources[0].data_path: bucket b ")
+    # the same dataset name is free in the other project, on a bucket of its own
+    body["data_sources"] = [{"data_path": "/b2/in/"}]
+    assert other.post(DS, body).status_code == 201

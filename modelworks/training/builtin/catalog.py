@@ -106,7 +106,9 @@ class BuiltinAlgorithm:
         return ObsPath(SYSTEM_BUCKET, f"builtin-algorithms/{self.key}/{digest}/")
 
     def publish(self, store: ObjectStore) -> None:
-        """Copy the boot file into storage if it is not there yet; called when a job is created from it."""
+        """Copy the boot file into storage if it is not there yet; called when a job is created from it.
+        It goes to the system bucket, which only the server writes (whatever project's store is given)."""
+        store = store.unrestricted()
         target = self.code_dir().join(self.boot_file.name)
         if not store.exists(target):
             store.write(target, self.boot_file.read_bytes())
