@@ -3,7 +3,19 @@
 The canonical request mirrors ``huaweicloudsdkcore.signer.signer.Signer``:
 method, the path with every segment URL-encoded (``~`` safe) and a trailing ``/``, the sorted and
 re-encoded query, the signed headers as ``name:value`` lines, the signed header names, and the
-SHA-256 of the body (or the value of ``X-Sdk-Content-Sha256`` when the client sent one).
+payload hash.
+
+The payload hash is always computed here from the body the server received: the SHA-256 of the body,
+that of ``b""`` for an empty one. The SDK's signer puts ``X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`` on
+every request whose ``Content-Type`` is neither ``application/json`` nor ``application/bson``
+(``Signer._process_content_header``), signs that header like every other, and then uses the header's
+value instead of the body's hash for a non-empty body (``Signer._process_hash_payload``). Of those
+requests the official clients send, only ``multipart/form-data`` uploads reach Modelworks (files sent to
+``/v1/infers/...``; the ModelArts client itself sends JSON only). So ``UNSIGNED-PAYLOAD`` is honoured
+only as that literal, only when ``x-sdk-content-sha256`` and ``content-type`` are both signed headers,
+and only with a signed ``multipart/form-data`` content type; such a request's body is, as the client
+chose, not covered by the signature. Any other value of the header is ignored: a client-supplied hash
+of some other body never stands in for the body's own (issue 11, finding 5).
 """
 
 from __future__ import annotations
@@ -20,6 +32,8 @@ from modelworks.errors import BadAuthorizationHeader, SignatureMismatch
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_CONTENT_HASH_HEADER = "x-sdk-content-sha256"
 _AUTH_RE = re.compile(
     r"^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)\s*$"
 )
@@ -56,6 +70,21 @@ def canonical_query(raw_query: str) -> str:
     return "&".join(f"{_encode(k)}={_encode(v)}" for k, v in pairs)
 
 
+def _body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest() if body else _EMPTY_HASH
+
+
+def unsigned_payload(headers: dict[str, str], signed_headers: list[str]) -> bool:
+    """Whether the signer left the body out of the signature the one way the SDK does and we allow:
+    a signed ``X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`` on a signed ``multipart/form-data`` request."""
+    return (
+        _CONTENT_HASH_HEADER in signed_headers
+        and "content-type" in signed_headers
+        and headers.get(_CONTENT_HASH_HEADER, "").strip() == UNSIGNED_PAYLOAD
+        and headers.get("content-type", "").strip().lower().startswith("multipart/form-data")
+    )
+
+
 def canonical_request(
     method: str,
     raw_path: str,
@@ -69,10 +98,8 @@ def canonical_request(
         if name not in headers:
             raise SignatureMismatch(f"signed header '{name}' is missing from the request")
         lines.append(f"{name}:{headers[name].strip()}")
-    if not body:
-        payload_hash = _EMPTY_HASH
-    else:
-        payload_hash = headers.get("x-sdk-content-sha256") or hashlib.sha256(body).hexdigest()
+    unsigned = body and unsigned_payload(headers, signed_headers)
+    payload_hash = UNSIGNED_PAYLOAD if unsigned else _body_hash(body)
     return "\n".join(
         [
             method.upper(),
@@ -113,4 +140,9 @@ def verify(
     string_to_sign = "\n".join([ALGORITHM, date_value, hashlib.sha256(request.encode()).hexdigest()])
     expected = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, auth.signature):
+        if _CONTENT_HASH_HEADER in headers and not unsigned_payload(headers, auth.signed_headers):
+            raise SignatureMismatch(
+                "the request signature does not match (the body's hash is computed from the body; "
+                "X-Sdk-Content-Sha256 counts only as a signed UNSIGNED-PAYLOAD on multipart/form-data)"
+            )
         raise SignatureMismatch("the request signature does not match")
