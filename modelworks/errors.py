@@ -128,7 +128,7 @@ class StorageForbidden(Forbidden):
     bucket); the message names the request field when there is one."""
 
     def __init__(self, message: str, *, field: str | None = None):
-        if field and field not in message:
+        if field and not message.startswith(f"{field}: "):
             message = f"{field}: {message}"
         super().__init__(message)
         self.field = field

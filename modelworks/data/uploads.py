@@ -17,7 +17,7 @@ from modelworks.data.ingest import insert_samples
 from modelworks.data.models import Dataset, Sample, SampleLabel
 from modelworks.data.samples import apply_metadata, build_labels, known_labels, refresh_status
 from modelworks.db import now_ms
-from modelworks.errors import InvalidArgument, ModelworksError
+from modelworks.errors import InvalidArgument, InvalidPath, ModelworksError
 from modelworks.storage import ObjectStore, parse_obs_path
 from modelworks.storage.scoped import delete_sources, user_path
 
@@ -39,6 +39,7 @@ def add_samples(
     final = body.get("final_annotation", True) is not False
     data_dir = parse_obs_path(inner_paths(dataset)["inner_data_path"])
     known = known_labels(session, dataset)
+    _authorize_sources(store, items)
     results: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         field = f"samples[{i}]"
@@ -105,6 +106,21 @@ def add_samples(
                 store.delete(written)
             results.append(_error(err))
     return {"success": all(r["success"] for r in results), "results": results}
+
+
+def _authorize_sources(store: ObjectStore, items: list[Any]) -> None:
+    """A file in storage that the project may not read refuses the whole request (403 naming the
+    field) before any sample is added; a malformed path stays that item's own error."""
+    for i, item in enumerate(items):
+        source = item.get("data_source") if isinstance(item, dict) else None
+        raw = source.get("data_path") if isinstance(source, dict) else None
+        if not raw:
+            continue
+        try:
+            path = parse_obs_path(str(raw))
+        except InvalidPath:
+            continue
+        store.authorize(path, field=f"samples[{i}].data_source.data_path")
 
 
 def _insert(
