@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelworks.db import Database, now_ms
@@ -147,7 +148,10 @@ class SecretBox:
 
 
 def _read_key_file(path: Path) -> str:
-    return path.read_text().strip()
+    value = path.read_text().strip()
+    if path.stat().st_mode & 0o077:
+        log.warning("the secrets key %s is readable by other users: chmod 600 it", path)
+    return value
 
 
 def _create_key_file(path: Path) -> str:
@@ -227,13 +231,7 @@ def _seal_plaintext(session: Session, box: SecretBox) -> int:
     return count
 
 
-def install(db: Database, settings: Settings) -> SecretBox:
-    """Load the secrets key, register it, seal plain-text leftovers, and give it to ``db``'s sessions.
-
-    Run after ``db.migrate()`` by every entry point. A missing key file is created only while the
-    database holds no secret sealed with a key (a lost or moved file must not silently become a new
-    key).
-    """
+def _install_once(db: Database, settings: Settings) -> SecretBox:
     with db.session() as session:
         registered = session.scalar(select(SealingKey.key_id).limit(1)) is not None
         box = load_secret_box(settings, may_create=not registered)
@@ -247,6 +245,20 @@ def install(db: Database, settings: Settings) -> SecretBox:
                 "some access keys were sealed with another secrets key than %s: this server refuses them",
                 box.key_id,
             )
+    return box
+
+
+def install(db: Database, settings: Settings) -> SecretBox:
+    """Load the secrets key, register it, seal plain-text leftovers, and give it to ``db``'s sessions.
+
+    Run after ``db.migrate()`` by every entry point. A missing key file is created only while the
+    database holds no secret sealed with a key (a lost or moved file must not silently become a new
+    key).
+    """
+    try:
+        box = _install_once(db, settings)
+    except IntegrityError:  # servers starting together on PostgreSQL registered the same key at once
+        box = _install_once(db, settings)
     for maker in (db.sessions, db.read_sessions):
         maker.configure(info={SESSION_INFO_KEY: box})
     return box
