@@ -98,7 +98,8 @@ def canonical_request(
         if name not in headers:
             raise SignatureMismatch(f"signed header '{name}' is missing from the request")
         lines.append(f"{name}:{headers[name].strip()}")
-    unsigned = body and unsigned_payload(headers, signed_headers)
+    # An empty body hashes as empty even under UNSIGNED-PAYLOAD, as in the SDK's signer.
+    unsigned = bool(body) and unsigned_payload(headers, signed_headers)
     payload_hash = UNSIGNED_PAYLOAD if unsigned else _body_hash(body)
     return "\n".join(
         [

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 import modelworks.db
 from modelworks.app import create_app
@@ -192,3 +193,33 @@ def test_upgrade_seals_a_plain_text_secret_key_left_by_an_older_version(
         client = SignedClient(live.endpoint, "OLDACCESSKEY00000000", plain_sk, "p1")
         response = client.get(DATASETS)
         assert response.status_code == 200, response.text
+
+
+def test_a_sealed_secret_key_opens_only_for_its_own_access_key(server: LiveServer) -> None:
+    """An SK's sealed value is bound to its AK: copied onto another row (or a plain-text SK written
+    behind the server's back), the key is refused with a 401, never a 500."""
+    db = Database(server.settings.database_url)
+    with db.session() as session:
+        admin = iam.get_user(session, iam.ADMIN_DOMAIN, iam.ADMIN_USER)
+        copied, plain = iam.create_access_key(session, admin), iam.create_access_key(session, admin)
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE iam_access_keys SET sk = (SELECT sk FROM iam_access_keys WHERE ak = :src)"
+                " WHERE ak = :dst"
+            ),
+            {"src": server.credentials["ak"], "dst": copied.ak},
+        )
+        conn.execute(
+            text("UPDATE iam_access_keys SET sk = :sk WHERE ak = :ak"), {"sk": plain.sk, "ak": plain.ak}
+        )
+    db.dispose()
+    for ak, sk, reason in [
+        (copied.ak, server.credentials["sk"], "damaged"),
+        (copied.ak, copied.sk, "damaged"),
+        (plain.ak, plain.sk, "plain text"),
+    ]:
+        response = server.signed(ak=ak, sk=sk).get(DATASETS)
+        assert response.status_code == 401, response.text
+        assert reason in response.json()["error_msg"]
+    assert server.signed().get(DATASETS).status_code == 200
