@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -132,10 +133,39 @@ async def authenticate(
     try:
         principal = lookup(_on_loop)
     except _NeedsDatabase:
-        principal = await run_in_threadpool(lookup, sessions)
+        principal = await _look_up_once(request, token or authorization or "", lookup, sessions)
     if project_id and principal.project_id != project_id:
         raise Forbidden(f"The caller is not authorized for project '{project_id}'.")
     return principal
+
+
+async def _look_up_once(
+    request: Request,
+    credential: str,
+    lookup: Callable[[SessionSource], Principal],
+    sessions: SessionSource,
+) -> Principal:
+    """Run a database lookup in the thread pool, one at a time per credential.
+
+    When a credential's cache entry lapses (or at start), every request carrying it misses at once;
+    the first looks it up, the others wait for it and then find it in the cache.
+    """
+    # The access key (not the whole header: it holds the signature, new on every request).
+    key = credential.split("Access=", 1)[1].split(",", 1)[0] if "Access=" in credential else credential
+    state = request.app.state
+    locks: dict[str, asyncio.Lock] | None = getattr(state, "credential_locks", None)
+    if locks is None:
+        locks = state.credential_locks = {}
+    lock = locks.setdefault(key, asyncio.Lock())
+    try:
+        async with lock:
+            try:
+                return lookup(_on_loop)
+            except _NeedsDatabase:
+                return await run_in_threadpool(lookup, sessions)
+    finally:
+        if not lock.locked() and locks.get(key) is lock:
+            del locks[key]
 
 
 async def get_principal(request: Request, settings: SettingsDep) -> Principal:
@@ -150,11 +180,12 @@ async def get_principal(request: Request, settings: SettingsDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_store(request: Request, principal: PrincipalDep) -> ObjectStore:
+async def get_store(request: Request, principal: PrincipalDep, session: SessionDep) -> ObjectStore:
     """The object store as the caller's project may use it (``storage/scoped.py``): its own buckets and
-    those shared with it, never the system bucket."""
+    those shared with it, never the system bucket. A bucket it claims is recorded in the request's own
+    session (committed with it)."""
     stores: BucketOwnership = request.app.state.buckets
-    return stores.scoped(principal.project_id)
+    return stores.scoped(principal.project_id, session)
 
 
 StoreDep = Annotated[ObjectStore, Depends(get_store)]

@@ -308,12 +308,17 @@ class BucketOwnership:
         self._answers: dict[tuple[str, str], _Answer] = {}
         self._lock = threading.Lock()
 
-    def scoped(self, project_id: str) -> ProjectStore:
-        """The object store as ``project_id`` may use it."""
-        return ProjectStore(self.store, project_id, self)
+    def scoped(self, project_id: str, session: Session | None = None) -> ProjectStore:
+        """The object store as ``project_id`` may use it; ``session`` is the request's own (see
+        :meth:`access`)."""
+        return ProjectStore(self.store, project_id, self, session)
 
-    def access(self, project_id: str, bucket: str) -> str | None:
-        """``"owner"``, ``"read-write"``, ``"read"`` or None; claims a bucket nobody owns when it may."""
+    def access(self, project_id: str, bucket: str, session: Session | None = None) -> str | None:
+        """``"owner"``, ``"read-write"``, ``"read"`` or None; claims a bucket nobody owns when it may.
+
+        A claim is written through ``session`` when the caller has a writing session open: on SQLite
+        the request holds the write lock, and a second writer would wait for it forever. It then
+        commits, or rolls back, with the request."""
         key = (project_id, bucket)
         answer = self._answers.get(key)
         now = time.monotonic()
@@ -322,14 +327,14 @@ class BucketOwnership:
         stamp = changes.count
         # A plain lookup reads (on SQLite a write session would queue for the write lock); only a claim
         # writes, and checks again under the lock.
-        with self.db.session(readonly=True) as session:
-            access, owner = access_of(session, project_id, bucket)
+        with self.db.session(readonly=True) as reader:
+            access, owner = access_of(reader, project_id, bucket)
         if owner is None:
-            with self.db.session() as session:
-                access, owner = access_of(session, project_id, bucket)
-                if owner is None and may_claim(session, self.store, bucket):
-                    claim(session, project_id, bucket)
-                    access = OWNER
+            if session is not None and self._may_write(session):
+                access = self._claim(session, project_id, bucket)
+            else:
+                with self.db.session() as own:
+                    access = self._claim(own, project_id, bucket)
         if access is not None:
             with self._lock:
                 if len(self._answers) > 10_000:
@@ -337,13 +342,32 @@ class BucketOwnership:
                 self._answers[key] = _Answer(access, now, stamp)
         return access
 
-    def check(self, project_id: str, bucket: str, *, write: bool, field: str | None = None) -> None:
+    def _may_write(self, session: Session) -> bool:
+        """False for a SQLite reader's session (a GET request's), which must not start writing."""
+        return not self.db.is_sqlite or session.get_bind() is not self.db.read_engine
+
+    def _claim(self, session: Session, project_id: str, bucket: str) -> str | None:
+        access, owner = access_of(session, project_id, bucket)
+        if owner is None and may_claim(session, self.store, bucket):
+            claim(session, project_id, bucket)
+            access = OWNER
+        return access
+
+    def check(
+        self,
+        project_id: str,
+        bucket: str,
+        *,
+        write: bool,
+        field: str | None = None,
+        session: Session | None = None,
+    ) -> None:
         if bucket == SYSTEM_BUCKET:
             raise StorageForbidden(
                 f"bucket {SYSTEM_BUCKET} is where Modelworks keeps its own files and is never a user path",
                 field=field,
             )
-        access = self.access(project_id, bucket)
+        access = self.access(project_id, bucket, session)
         if access is None:
             raise StorageForbidden(
                 f"bucket {bucket} is not a bucket of this project and is not shared with it "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from modelworks.storage.base import ObjectInfo, ObjectStore
 from modelworks.storage.paths import ObsPath, parse_obs_path
@@ -46,18 +46,23 @@ def delete_sources(store: ObjectStore, sources: Iterable[str], *, field: str) ->
 class BucketPolicy(Protocol):
     """Decides which buckets a project may read and write."""
 
-    def check(self, project_id: str, bucket: str, *, write: bool, field: str | None = None) -> None:
+    def check(
+        self, project_id: str, bucket: str, *, write: bool, field: str | None = None, session: Any = None
+    ) -> None:
         """Return if ``project_id`` may read (``write=False``) or write ``bucket``; otherwise raise
-        StorageForbidden whose message names ``field`` when given."""
+        StorageForbidden whose message names ``field`` when given. ``session`` is the caller's open
+        database session, if any: a policy that must write (claim a bucket) writes through it, since on
+        SQLite a second writer would wait for the caller's own transaction."""
 
 
 class ProjectStore(ObjectStore):
     """``inner`` limited to the buckets ``policy`` lets ``project_id`` reach."""
 
-    def __init__(self, inner: ObjectStore, project_id: str, policy: BucketPolicy):
+    def __init__(self, inner: ObjectStore, project_id: str, policy: BucketPolicy, session: Any = None):
         self._inner = inner
         self.project_id = project_id
         self._policy = policy
+        self._session = session
 
     @property
     def scheme(self) -> str:  # type: ignore[override]
@@ -66,16 +71,19 @@ class ProjectStore(ObjectStore):
     # -- the checks ------------------------------------------------------------------------------
 
     def authorize(self, path: ObsPath, *, write: bool = False, field: str | None = None) -> None:
-        self._policy.check(self.project_id, path.bucket, write=write, field=field)
+        self._check(path.bucket, write=write, field=field)
 
     def unrestricted(self) -> ObjectStore:
         return self._inner
 
+    def _check(self, bucket: str, *, write: bool, field: str | None = None) -> None:
+        self._policy.check(self.project_id, bucket, write=write, field=field, session=self._session)
+
     def _read(self, path: ObsPath) -> None:
-        self._policy.check(self.project_id, path.bucket, write=False)
+        self._check(path.bucket, write=False)
 
     def _write(self, path: ObsPath) -> None:
-        self._policy.check(self.project_id, path.bucket, write=True)
+        self._check(path.bucket, write=True)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -93,7 +101,7 @@ class ProjectStore(ObjectStore):
 
     def read_many(self, paths: Sequence[ObsPath]) -> builtins.list[bytes | Exception]:
         for bucket in {p.bucket for p in paths}:
-            self._policy.check(self.project_id, bucket, write=False)
+            self._check(bucket, write=False)
         return self._inner.read_many(paths)
 
     def exists(self, path: ObsPath) -> bool:
@@ -113,7 +121,7 @@ class ProjectStore(ObjectStore):
         return self._inner.list(prefix, recursive=recursive)
 
     def bucket_exists(self, bucket: str) -> bool:
-        self._policy.check(self.project_id, bucket, write=False)
+        self._check(bucket, write=False)
         return self._inner.bucket_exists(bucket)
 
     def local_path(self, path: ObsPath) -> Path | None:
@@ -161,7 +169,7 @@ class ProjectStore(ObjectStore):
         self._inner.move(src, dst)
 
     def make_bucket(self, bucket: str) -> None:
-        self._policy.check(self.project_id, bucket, write=True)
+        self._check(bucket, write=True)
         self._inner.make_bucket(bucket)
 
     def describe(self) -> str:

@@ -359,8 +359,14 @@ def test_another_projects_models_are_invisible(server: LiveServer, client: Signe
         assert (response.status_code, response.json()["error_code"]) == (404, "ModelArts.3001")
     response = other.request("GET", f"/v1/{client.project_id}/models/{model_id}")
     assert response.status_code == 403
-    # The same name and version are free in the other project.
-    create(other, model_name="echo", model_version="1.0.0", source_location="/ml/echo/")
+    # The other project may not take its package from the first project's bucket ...
+    body = {"model_name": "echo", "model_version": "1.0.0", "source_location": "/ml/echo/"}
+    response = other.post(MODELS, body)
+    assert (response.status_code, response.json()["error_code"]) == (403, "ModelArts.0210")
+    # ... but the same name and version are free in it, from a bucket of its own.
+    assert other.post("/v2/{project_id}/buckets", {"bucket_name": "ml-b"}).status_code == 201
+    put_echo_package(server, "/ml-b/echo/")
+    create(other, model_name="echo", model_version="1.0.0", source_location="/ml-b/echo/")
     assert show(client, model_id)["model_name"] == "echo"
 
 
