@@ -29,6 +29,7 @@ from modelworks.api import (
 from modelworks.api.errors import install as install_error_handlers
 from modelworks.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from modelworks.compute import create_executor
+from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import Database
 from modelworks.iam.service import bootstrap
 from modelworks.intelligent.service import INTELLIGENT_TASK_KIND
@@ -47,6 +48,7 @@ THREAD_TOKENS = 100
 
 def create_app(settings: Settings) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
+    sandbox = sandbox_for(settings)  # decided (and warned about) at start, reported by /health
     db = Database(settings.database_url)
     db.migrate()
     bootstrap(db, settings)
@@ -87,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.sandbox = sandbox
     app.state.db = db
     app.state.store = store
     app.state.buckets = buckets

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,8 +54,22 @@ class LiveServer:
         return self.home / "storage"
 
 
+def let_sandbox_users_through(home: Path) -> None:
+    """Test setup: pytest's temporary directories are 0700, and the unprivileged users that user code
+    runs as (``compute.sandbox``) must traverse them (0711: no listing) to reach ``<home>.sandbox``
+    beside the home. Only directories below the temporary directory are changed."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    for parent in home.resolve().parents:
+        if parent == temp or temp not in parent.parents:
+            break
+        info = parent.stat()
+        if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IXOTH:
+            parent.chmod(stat.S_IMODE(info.st_mode) | 0o011)
+
+
 @contextmanager
 def run_server(home: Path, **settings_values: Any) -> Iterator[LiveServer]:
+    let_sandbox_users_through(home)
     port = free_port()
     settings = Settings(home=home, port=port, worker_poll_seconds=0.05, **settings_values)
     app = create_app(settings)

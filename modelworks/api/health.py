@@ -21,4 +21,6 @@ def health(request: Request) -> dict[str, Any]:
         "storage": state.store.describe(),
         "executor": state.settings.ray_address and "ray" or "local",
         "worker": "embedded" if state.settings.embedded_worker else "external",
+        # How user code is isolated ("uid": per-project users; "none": as the server's user, see reason).
+        "sandbox": state.sandbox.describe(),
     }

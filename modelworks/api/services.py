@@ -171,7 +171,7 @@ def delete_service(
     plane: PlaneDep,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
-    lifecycle.delete_services(session, settings.home, project_id, service_id)
+    lifecycle.delete_services(session, settings.sandbox_root, project_id, service_id)
     background.add_task(plane.changed)
     return {}
 

@@ -192,7 +192,7 @@ def _delete_services(ctx: TaskContext, project_id: str, service_ids: list[str]) 
             )
         )
         if present:
-            lifecycle.delete_services(session, ctx.settings.home, project_id, ",".join(present))
+            lifecycle.delete_services(session, ctx.settings.sandbox_root, project_id, ",".join(present))
 
 
 def _leftover_services(ctx: TaskContext, project_id: str) -> list[str]:

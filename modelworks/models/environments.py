@@ -5,13 +5,18 @@ from there and never installed again. When some are not, all of them are given t
 server's interpreter: it resolves them against the server's environment (``pip install --dry-run
 --report``), so only what is missing or at a version the model cannot use is installed, then installs
 exactly those versions with ``--target --no-deps`` into a directory of the model's own, kept on the
-host's disk (not in the object store) and shared by every model with the same requirements::
+host's disk (not in the object store) and shared by the models with the same requirements::
 
-    <home>/model-envs/<key>/          key: a digest of the requirements and of the interpreter
+    <sandbox>/model-envs/<uid>/<key>/ key: a digest of the requirements and of the interpreter
         packages/                     what pip installed; first on PYTHONPATH in the model's processes
         environment.json              the requirements, what was installed, which server copies it shadows
         pip.log                       pip's output
-    <home>/model-envs/<key>.lock      held while it is built (publishing and instances may race)
+    <sandbox>/model-envs/<uid>/<key>.lock   held while it is built (publishing and instances may race)
+
+pip runs packages' build code, and the packages run in the model's processes: both as the project's
+unprivileged user (``compute.sandbox``), in a directory of that user's (``<uid>``), so a project
+shares environments with its own models only and cannot change another project's. Without a sandbox
+(mode ``none``) the directory is ``<sandbox>/model-envs/`` itself.
 
 A directory is built once per host, under the lock, and renamed into place when complete: a host
 that has none (another host published the model, the cache was deleted) builds it again when an
@@ -52,6 +57,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from modelworks.compute.sandbox import Identity
 from modelworks.errors import ModelworksError
 
 ENVIRONMENTS_DIR = "model-envs"
@@ -134,8 +140,10 @@ def _canonical(requirement: Requirement) -> str:
     return f"{canonicalize_name(requirement.name)}{extras}{specifier}"
 
 
-def environments_root(home: Path) -> Path:
-    return home / ENVIRONMENTS_DIR
+def environments_root(sandbox_root: Path, identity: Identity | None = None) -> Path:
+    """Where ``identity``'s (the model's project's user's) environments are, below the sandbox root."""
+    root = sandbox_root / ENVIRONMENTS_DIR
+    return root / str(identity.uid) if identity is not None else root
 
 
 def packages_dir(root: Path, requirements: list[str]) -> Path:
@@ -176,16 +184,20 @@ def with_dependencies(
     model_dir: Path,
     failure_file: Path,
     failure_exit_code: int,
+    identity: Identity | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """``(command, env)`` that run ``command`` with the dependencies of the published model in
-    ``model_dir`` (unchanged for a model without any): ``_with_dependencies`` builds the model's
-    environment below ``<home>/model-envs`` if this host has none, or writes why it cannot to
+    ``model_dir`` (unchanged for a model without any) as ``identity``: ``_with_dependencies`` builds the
+    model's environment below ``environments_root(home, identity)`` (``home``: the sandbox root) if this
+    host has none, or writes why it cannot to
     ``failure_file`` and exits with ``failure_exit_code``, then becomes ``command``, whose ``env``
     names the packages directory first on ``PYTHONPATH``."""
     requirements = read_requirements(model_dir)
     if not requirements:
         return command, env
-    root = environments_root(home)
+    root = environments_root(home, identity)
+    if identity is not None:
+        prepare_root(root, identity)
     wrapped = [
         sys.executable, "-I", "-m", _LAUNCHER_MODULE,
         "--environments", str(root), "--model-dir", str(model_dir),
@@ -203,12 +215,14 @@ def ensure_environment(
     check: Callable[[], None] | None = None,
     note: Callable[[str], None] | None = None,
     timeout: float = INSTALL_TIMEOUT_SECONDS,
+    user: Identity | None = None,
 ) -> Path | None:
     """The packages directory of ``requirements`` below ``root``, built if this host has none yet;
     None when the server's environment meets them all.
 
     ``env`` is pip's environment (``base_environment()``: pip's configuration, proxies); ``check`` is
-    called while pip runs and may raise to stop it; ``note`` hears what is done. Raises
+    called while pip runs and may raise to stop it; ``note`` hears what is done; pip runs as ``user``
+    (None: this process's user), who owns what is built and ``root`` (made if missing). Raises
     ``DependencyError`` when pip fails or would replace a package the model server runs on; nothing
     is kept then.
     """
@@ -220,6 +234,8 @@ def ensure_environment(
     missing = unsatisfied(requirements)
     if not missing:
         return None
+    if user is not None:
+        return _build_as(user, root, requirements, env=env, check=check, note=note, timeout=timeout)
     deadline = time.monotonic() + timeout
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root / f"{key}.lock", deadline, check):
@@ -239,6 +255,73 @@ def ensure_environment(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return target / PACKAGES_DIR
+
+
+def prepare_root(root: Path, identity: Identity) -> None:
+    """Make ``identity``'s environments directory (as the server: below ``model-envs/`` only the server
+    may create it); nothing is written into it by the server."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(root.parent, 0o711)
+    root.mkdir(exist_ok=True)
+    os.chown(root, identity.uid, identity.gid)
+    os.chmod(root, 0o700)
+
+
+def _build_as(
+    user: Identity,
+    root: Path,
+    requirements: list[str],
+    *,
+    env: Mapping[str, str],
+    check: Callable[[], None] | None,
+    note: Callable[[str], None] | None,
+    timeout: float,
+) -> Path | None:
+    """``ensure_environment`` run by ``user`` in a process of its own (``_with_dependencies
+    --build-only``): pip, the packages' build code and every file written below ``root`` are that
+    user's; the server only waits and reads the outcome."""
+    prepare_root(root, user)
+    command = [
+        sys.executable, "-I", "-m", _LAUNCHER_MODULE, "--environments", str(root), "--build-only",
+        *(f"--requirement={r}" for r in requirements),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        user.command(command),
+        cwd=root,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **user.popen_args(),
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                out, err = process.communicate(timeout=_POLL_SECONDS * 2)
+                break
+            except subprocess.TimeoutExpired:
+                if check is not None:
+                    check()
+                if time.monotonic() > deadline:
+                    raise DependencyError(
+                        f"installing dependencies took longer than {INSTALL_TIMEOUT_SECONDS} s"
+                    ) from None
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    for line in out.splitlines():
+        if line.startswith("[Modelworks] ") and note is not None:
+            note(line.removeprefix("[Modelworks] "))
+    if process.returncode != 0:
+        lines = [line for line in err.strip().splitlines() if line.strip()]
+        raise DependencyError(lines[-1] if lines else f"building it failed (exit code {process.returncode})")
+    target = root / environment_key(requirements)
+    return target / PACKAGES_DIR if (target / ENVIRONMENT_FILE).is_file() else None
 
 
 @contextlib.contextmanager
@@ -372,6 +455,9 @@ class _Build:
             log.flush()
             pip = subprocess.Popen(
                 command,
+                # A sandbox user may not reach the interpreter's directory (``compute.sandbox``): this
+                # process's own executable is reachable through /proc.
+                executable=sys.executable if os.access(sys.executable, os.X_OK) else "/proc/self/exe",
                 cwd=self.staging,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from modelworks.compute.sandbox import Identity
 from modelworks.errors import InvalidArgument
 from modelworks.models.environments import process_environment
 from modelworks.models.runtimes import ModelRuntime
@@ -123,27 +124,32 @@ def file_problems(local_dir: Path, engine: ModelRuntime) -> list[str]:
 
 
 def inference_code_problems(
-    local_dir: Path, packages: Path | None = None
+    local_dir: Path, packages: Path | None = None, user: Identity | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """Import ``customize_service.py`` in a separate process (``_probe``) and find its service class.
 
     Returns what the probe found (``service_class``, ``base_class``) and the problems it reported.
     A separate process keeps the user's code and its imports out of the server; it sees the model's
     own pip ``packages`` directory first (``environments``), as the model's instances do, and none of
-    the server's ``MODELWORKS_*`` settings.
+    the server's ``MODELWORKS_*`` settings; with a ``user`` (``compute.sandbox``) it runs as that
+    unprivileged user, who must be able to read ``local_dir``.
     """
     env = base_environment()
+    env["HOME"] = env["TMPDIR"] = str(local_dir)
     if packages is not None:
         env.update(process_environment(packages, env))
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "modelworks.models._probe", str(local_dir)],
+            (user.command if user is not None else list)(
+                [sys.executable, "-m", "modelworks.models._probe", str(local_dir)]
+            ),
             cwd=local_dir,
             env=env,
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT_SECONDS,
             check=False,
+            **(user.popen_args() if user is not None else {}),
         )
     except subprocess.TimeoutExpired:
         return {}, [f"importing {SERVICE_FILE} took longer than {PROBE_TIMEOUT_SECONDS} s"]

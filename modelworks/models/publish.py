@@ -12,10 +12,10 @@ a model deleted while it was being published leaves no files behind.
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from modelworks.compute.sandbox import Identity, sandbox_for
 from modelworks.db import now_ms
 from modelworks.errors import ModelworksError
 from modelworks.jobs import TaskContext, TaskHandler, register
@@ -79,17 +79,23 @@ class Publisher:
         self.ctx.progress(30)
         size = package_size(self.store, target)
         local = local_package(self.store, target)
-        if local is not None:
-            problems = self._problems(model, local)
+        sandbox = sandbox_for(self.ctx.settings)
+        try:
+            user = sandbox.identity(model.project_id)
+        except ModelworksError as exc:
+            return self._finish([exc.message], size)
+        if local is not None and user is None:
+            problems = self._problems(model, local, None)
         else:
-            scratch = self.ctx.settings.home / "tmp"
-            scratch.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=scratch, prefix=f"model-{model.id}-") as tmp:
-                problems = self._problems(model, download_package(self.store, target, Path(tmp) / "model"))
+            # The check runs as the project's user, who cannot read the store: a copy of its own.
+            with sandbox.scratch("probes", None) as tmp:
+                copy = download_package(self.store, target, tmp / "model")
+                sandbox.hand_over(tmp, user)
+                problems = self._problems(model, copy, user)
         self._record_requirements(model, target, problems)
         return self._finish(problems, size)
 
-    def _problems(self, model: Model, local: Path) -> list[str]:
+    def _problems(self, model: Model, local: Path, user: Identity | None) -> list[str]:
         try:
             engine = find_engine(model.model_type)
         except ModelworksError as exc:
@@ -100,18 +106,19 @@ class Publisher:
         if requirements and not dependency_problems:
             try:
                 packages = ensure_environment(
-                    environments_root(self.ctx.settings.home),
+                    environments_root(self.ctx.settings.sandbox_root, user),
                     requirements,
                     env=base_environment(),
                     check=self.ctx.check_cancelled,
                     note=lambda message: log.info("model %s: %s", self.model_id, message),
+                    user=user,
                 )
             except DependencyError as exc:
                 dependency_problems = [exc.message]
         self.ctx.progress(60)
         if (local / SERVICE_FILE).is_file():
             self.ctx.check_cancelled()
-            _, code_problems = inference_code_problems(local, packages)
+            _, code_problems = inference_code_problems(local, packages, user)
             problems += code_problems
         self.ctx.progress(90)
         return problems + dependency_problems

@@ -4,23 +4,28 @@ Each instance runs ``modelworks.serving.server`` as a process group of its own (
 launcher, which records the exit status), so it outlives the server that started it; its directory
 holds what a later supervisor needs to find it again::
 
-    <home>/services/<service_id>/
+    <sandbox>/services/<service_id>/      the server's, 0711 (``compute.sandbox``)
         packages/<model_id>/model/        the model package, copied from storage once per service
-        instances/<instance_id>/
+                                          (then the project's unprivileged user's, 0700)
+        instances/<instance_id>/          the server's, 0711
             process.json                  host, pid, process group, start time (written at launch)
-            ready.json                    {"port", "pid"} once the model is loaded and the port bound
-            failure.txt                   why the package could not be loaded
             exit_code                     the exit status, written by the launcher
             instance.log                  the process's output
+            run/                          the project's user's, 0700: what the model server writes
+                ready.json                {"port", "pid"} once the model is loaded and the port bound
+                failure.txt               why the package could not be loaded
 
-A model whose pip dependencies the server's environment lacks runs with its own packages first on
-``PYTHONPATH``, from ``<home>/model-envs/`` (``modelworks.models.environments``); the instance's
-process builds them first when this host has none yet.
+The model server runs as the service's project's unprivileged user; the server reads what it wrote
+without following links (``compute.sandbox.read_user_file``). A model whose pip dependencies the
+server's environment lacks runs with its own packages first on ``PYTHONPATH``, from
+``<sandbox>/model-envs/<uid>/`` (``modelworks.models.environments``); the instance's process builds
+them first when this host has none yet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -30,10 +35,11 @@ from typing import Any
 
 import httpx
 
+from modelworks.compute.sandbox import Identity, Sandbox, read_user_file
 from modelworks.models.environments import with_dependencies
 from modelworks.services.models import ServiceInstance
 from modelworks.services.specs import Spec, instance_cpus
-from modelworks.serving.server import LOAD_FAILED_EXIT_CODE, parse_ready_file
+from modelworks.serving.server import LOAD_FAILED_EXIT_CODE
 from modelworks.storage import ObjectStore, parse_obs_path
 from modelworks.training.process import ProcessInfo, TaskProcess, launch
 from modelworks.training.workspace import base_environment
@@ -42,8 +48,9 @@ STOP_GRACE_SECONDS = 3.0
 _LOG_TAIL_BYTES = 4096
 
 
-def service_dir(home: Path, service_id: str) -> Path:
-    return home / "services" / service_id
+def service_dir(sandbox_root: Path, service_id: str) -> Path:
+    """Below ``settings.sandbox_root``, which the service's unprivileged user can reach."""
+    return sandbox_root / "services" / service_id
 
 
 @dataclass(frozen=True)
@@ -55,12 +62,17 @@ class InstanceFiles:
         return self.root / "process.json"
 
     @property
+    def run_dir(self) -> Path:
+        """The one directory the model server may write to."""
+        return self.root / "run"
+
+    @property
     def ready_file(self) -> Path:
-        return self.root / "ready.json"
+        return self.run_dir / "ready.json"
 
     @property
     def failure_file(self) -> Path:
-        return self.root / "failure.txt"
+        return self.run_dir / "failure.txt"
 
     @property
     def exit_file(self) -> Path:
@@ -71,33 +83,49 @@ class InstanceFiles:
         return self.root / "instance.log"
 
     @property
-    def home(self) -> Path:
-        """The server's home (``instance_files`` puts ``root`` at ``<home>/services/<id>/instances/<id>``)."""
+    def sandbox_root(self) -> Path:
+        """``instance_files`` puts ``root`` at ``<sandbox>/services/<id>/instances/<id>``."""
         return self.root.parents[3]
 
-    def reset(self) -> None:
-        """Forget a previous run's outcome (the log is kept and appended to)."""
+    def reset(self, sandbox: Sandbox | None = None, identity: Identity | None = None) -> None:
+        """Forget a previous run's outcome (the log is kept and appended to); ``run/`` is made afresh
+        for ``identity``."""
+        if sandbox is not None:
+            sandbox.server_dir(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        for path in (self.ready_file, self.failure_file, self.exit_file, self.process_file):
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        for path in (self.exit_file, self.process_file):
             path.unlink(missing_ok=True)
+        if sandbox is not None:
+            sandbox.hand_over(self.run_dir, identity)
+        self.run_dir.mkdir(exist_ok=True)
 
 
-def instance_files(home: Path, service_id: str, instance_id: str) -> InstanceFiles:
-    return InstanceFiles(service_dir(home, service_id) / "instances" / instance_id)
+def instance_files(sandbox_root: Path, service_id: str, instance_id: str) -> InstanceFiles:
+    return InstanceFiles(service_dir(sandbox_root, service_id) / "instances" / instance_id)
 
 
-def package_dir(home: Path, service_id: str, model_id: str) -> Path:
-    return service_dir(home, service_id) / "packages" / model_id / "model"
+def package_dir(sandbox_root: Path, service_id: str, model_id: str) -> Path:
+    return service_dir(sandbox_root, service_id) / "packages" / model_id / "model"
 
 
-def fetch_package(store: ObjectStore, package: str, target: Path) -> int:
+def fetch_package(
+    store: ObjectStore,
+    package: str,
+    target: Path,
+    sandbox: Sandbox | None = None,
+    identity: Identity | None = None,
+) -> int:
     """Copy the model package at OBS path ``package`` into ``target`` once; returns the files copied.
 
-    Copied to a temporary directory renamed into place, so a half-copied package is never used.
+    Copied to a temporary directory renamed into place, so a half-copied package is never used; the
+    copy is ``identity``'s (the service's project's user) before it is renamed.
     """
     if target.is_dir():
         return 0
     source = parse_obs_path(package).as_dir()
+    if sandbox is not None:
+        sandbox.server_dir(target.parent)
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -113,19 +141,31 @@ def fetch_package(store: ObjectStore, package: str, target: Path) -> int:
             with store.open_read(info.path) as src, destination.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1024 * 1024)
         count += 1
+    if sandbox is not None:
+        sandbox.hand_over(staging, identity)
     staging.rename(target)
     return count
 
 
 def start(
-    files: InstanceFiles, model_dir: Path, model_name: str, spec: Spec, slot: int, envs: dict[str, str]
+    files: InstanceFiles,
+    model_dir: Path,
+    model_name: str,
+    spec: Spec,
+    slot: int,
+    envs: dict[str, str],
+    sandbox: Sandbox | None = None,
+    identity: Identity | None = None,
 ) -> TaskProcess:
-    """Launch one model server; its ``process.json`` is written before this returns."""
-    files.reset()
+    """Launch one model server (as ``identity``, None: the server's user); its ``process.json`` is
+    written before this returns."""
+    files.reset(sandbox, identity)
     env = base_environment()
     env.update(envs)
     env.update(
         {
+            "HOME": str(files.run_dir),
+            "TMPDIR": str(files.run_dir),
             "PYTHONUNBUFFERED": "1",
             "MODEL_NAME": model_name,
             "MODEL_PATH": str(model_dir),
@@ -151,7 +191,8 @@ def start(
     command, env = with_dependencies(
         command,
         env,
-        home=files.home,
+        home=files.sandbox_root,
+        identity=identity,
         model_dir=model_dir,
         failure_file=files.failure_file,
         failure_exit_code=LOAD_FAILED_EXIT_CODE,
@@ -164,6 +205,7 @@ def start(
         exit_file=files.exit_file,
         cpus=instance_cpus(spec, slot),
         memory_bytes=0,
+        identity=identity,
     )
     files.process_file.write_text(process.info.to_json())
     return process
@@ -182,8 +224,13 @@ def adopt(row: ServiceInstance, files: InstanceFiles) -> TaskProcess | None:
 
 def ready_port(files: InstanceFiles) -> int | None:
     """The port once the instance reported itself ready (``start`` removed an earlier run's file)."""
-    ready = parse_ready_file(files.ready_file)
-    return int(ready["port"]) if ready is not None else None
+    data = read_user_file(files.ready_file, 4096)
+    try:
+        ready = json.loads(data) if data else None
+    except ValueError:
+        return None
+    port = ready.get("port") if isinstance(ready, dict) else None
+    return port if isinstance(port, int) else None
 
 
 def healthy(port: int, timeout: float = 2.0) -> bool:
@@ -195,11 +242,10 @@ def healthy(port: int, timeout: float = 2.0) -> bool:
 
 def exit_cause(files: InstanceFiles, code: int | None) -> str:
     """Why an instance ended: the load failure it recorded, else its last output line and exit status."""
-    if files.failure_file.is_file():
-        with contextlib.suppress(OSError):
-            text = files.failure_file.read_text().strip()
-            if text:
-                return text
+    data = read_user_file(files.failure_file, 4096)
+    text = data.decode("utf-8", errors="replace").strip() if data else ""
+    if text:
+        return text
     status = _describe_code(code)
     last = _last_log_line(files.log)
     return f"{status}: {last}" if last else status

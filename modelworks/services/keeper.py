@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import Database
 from modelworks.db.base import new_short_id, now_ms
 from modelworks.errors import ModelworksError
@@ -99,7 +100,9 @@ class ServiceKeeper:
     def __init__(self, ctx: SupervisorContext, service_id: str):
         self.ctx = ctx
         self.service_id = service_id
-        self.home = ctx.settings.home
+        self.home = ctx.settings.sandbox_root
+        """Where the service's files are: the sandbox root (``compute.sandbox``), not the server's home."""
+        self.sandbox = sandbox_for(ctx.settings)
         self.processes: dict[str, TaskProcess] = {}
         self.samplers: dict[str, GroupSampler] = {}
         self.restart_at: dict[str, float] = {}
@@ -231,9 +234,13 @@ class ServiceKeeper:
     def _start(self, service: InferenceService, entry: dict[str, Any], row: ServiceInstance) -> None:
         label = _label(entry)
         model_dir = instances.package_dir(self.home, self.service_id, entry["model_id"])
+        identity = self.sandbox.identity(service.project_id)  # the model's code runs as the project's user
+        self.sandbox.server_dir(instances.service_dir(self.home, self.service_id))
         if not model_dir.is_dir():
             self._event(f"{label} preparing environment")
-            copied = instances.fetch_package(self.ctx.store, entry["package"], model_dir)
+            copied = instances.fetch_package(
+                self.ctx.store, entry["package"], model_dir, self.sandbox, identity
+            )
             self._event(f"{label} prepare environment success ({copied} files)")
         process = instances.start(
             self._files(row.id),
@@ -242,6 +249,8 @@ class ServiceKeeper:
             _spec(entry),
             row.slot,
             entry.get("envs") or {},
+            self.sandbox,
+            identity,
         )
         self.processes[row.id] = process
         self.samplers.pop(row.id, None)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
+from modelworks.compute.sandbox import sandbox_for
 from modelworks.db.base import now_ms
 from modelworks.errors import Conflict, InvalidArgument
 from modelworks.iam.service import Principal
@@ -73,6 +74,7 @@ def deploy(
     infer_type = configs.infer_type_of(body.get("infer_type"))
     name = configs.check_name(body.get("service_name"))
     project_id = principal.project_id
+    sandbox_for(settings).claim(project_id)  # no sandbox: one project's code per host (compute.sandbox)
     if session.scalar(
         select(InferenceService.id).where(
             InferenceService.project_id == project_id, InferenceService.name == name
@@ -256,7 +258,7 @@ def update_property(session: Session, project_id: str, service_id: str, body: di
     return update_time
 
 
-def delete_services(session: Session, home: Path, project_id: str, service_ids: str) -> None:
+def delete_services(session: Session, sandbox_root: Path, project_id: str, service_ids: str) -> None:
     """8.8: delete one service or several (comma-separated ids); running ones stop first.
 
     A service without processes (stopped, failed, finished) is deleted at once, with its files when
@@ -274,7 +276,7 @@ def delete_services(session: Session, home: Path, project_id: str, service_ids: 
         else:
             session.delete(service)
             if service.host in (None, hostname()):
-                shutil.rmtree(service_dir(home, service.id), ignore_errors=True)
+                shutil.rmtree(service_dir(sandbox_root, service.id), ignore_errors=True)
     session.flush()
 
 

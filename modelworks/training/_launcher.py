@@ -1,26 +1,48 @@
 """Leader of a training task's process group; started by ``modelworks.training.process.launch``.
 
-    python -I _launcher.py EXIT_FILE CPUS MEMORY_BYTES -- COMMAND...
+    python -I _launcher.py EXIT_FILE CPUS MEMORY_BYTES USER -- COMMAND...
 
 Sets the CPU affinity (CPUS, comma-separated; empty for no change) and the address-space limit
-(MEMORY_BYTES; 0 for none) that every process of the group inherits, runs COMMAND, and writes its
-exit status to EXIT_FILE (atomically) so that a worker which did not start this process can still
+(MEMORY_BYTES; 0 for none) that every process of the group inherits, runs COMMAND (as USER,
+``uid:gid``, with no supplementary groups and umask 077 when not empty: the sandbox's unprivileged
+user of the project; the limits are set first, while this leader may still set them), and writes its
+exit status to EXIT_FILE (atomically; the leader stays the server's user, so the command can neither
+forge that file nor signal the leader) so that a worker which did not start this process can still
 learn how it ended. This is done here, not in ``preexec_fn``: running Python code between fork and
 exec in a threaded server can deadlock. Standard library only; run as a file, not as a module.
 """
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 
 
 def main(argv: list[str]) -> int:
-    exit_file, cpus, memory, separator, *command = argv
+    exit_file, cpus, memory, user, separator, *command = argv
     if separator != "--" or not command:
-        print("usage: _launcher.py EXIT_FILE CPUS MEMORY_BYTES -- COMMAND...", file=sys.stderr)
+        print("usage: _launcher.py EXIT_FILE CPUS MEMORY_BYTES USER -- COMMAND...", file=sys.stderr)
         return 2
+    identity: dict[str, object] = {}
+    if user:
+        # As compute.sandbox.Identity does: setpriv opens the interpreter with this leader's rights.
+        uid, gid = (int(part) for part in user.split(":"))
+        tool = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
+        if tool:
+            command = [
+                tool,
+                f"--reuid={uid}",
+                f"--regid={gid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--",
+                *command,
+            ]
+            identity = {"umask": 0o077}
+        else:
+            identity = {"user": uid, "group": gid, "extra_groups": [], "umask": 0o077}
     if cpus:
         wanted = {int(c) for c in cpus.split(",")} & os.sched_getaffinity(0)
         if wanted:
@@ -32,7 +54,7 @@ def main(argv: list[str]) -> int:
     # A Python-level handler (unlike SIG_IGN) is reset to the default in the command by exec.
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        child = subprocess.Popen(command)
+        child = subprocess.Popen(command, **identity)  # type: ignore[call-overload]
     except OSError as exc:
         print(f"[Modelworks] cannot start {command[0]}: {exc}", file=sys.stderr, flush=True)
         code = 127

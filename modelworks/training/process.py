@@ -22,6 +22,8 @@ from typing import Any
 
 import psutil
 
+from modelworks.compute.sandbox import Identity
+
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 TERMINATE_GRACE_SECONDS = 3.0
 """Between SIGTERM and SIGKILL when a task is terminated."""
@@ -156,8 +158,13 @@ def launch(
     exit_file: Path,
     cpus: list[int],
     memory_bytes: int,
+    identity: Identity | None = None,
 ) -> TaskProcess:
-    """Start ``command`` as the task's process group, output appended to ``log_path``."""
+    """Start ``command`` as the task's process group, output appended to ``log_path``.
+
+    With an ``identity`` (``compute.sandbox``) the command runs as that unprivileged user; the leader
+    stays the server's user, sets the limits and records the exit status where the command cannot.
+    """
     exit_file.unlink(missing_ok=True)
     argv = [
         sys.executable,
@@ -166,6 +173,7 @@ def launch(
         str(exit_file),
         ",".join(str(c) for c in cpus),
         str(memory_bytes),
+        identity.argument() if identity is not None else "",
         "--",
         *command,
     ]

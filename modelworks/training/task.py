@@ -18,6 +18,7 @@ import signal
 import time
 from typing import Any
 
+from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import now_ms
 from modelworks.errors import ModelworksError
 from modelworks.jobs import TaskContext, TaskHandler, WorkerDied, register
@@ -82,7 +83,8 @@ class JobRunner:
     def __init__(self, ctx: TaskContext):
         self.ctx = ctx
         self.job_id: str = ctx.payload["job_id"]
-        self.workspace = Workspace(job_dir(ctx.settings.home, self.job_id))
+        self.sandbox = sandbox_for(ctx.settings)
+        self.workspace = Workspace(job_dir(ctx.settings.sandbox_root, self.job_id), self.sandbox)
         self._uploaded_log_size = -1
 
     # -- rows ----------------------------------------------------------------------------------------
@@ -119,6 +121,7 @@ class JobRunner:
         job = self._load()
         if job is None or job.phase in TERMINAL_PHASES:
             return {"phase": job.phase if job else "deleted"}
+        self._identify(job)
         process = self._find_process(job)
         if process is None:
             if job.terminate_requested:
@@ -131,6 +134,13 @@ class JobRunner:
         elif job.terminate_requested:
             return self._stop(job, process, TERMINATED, "terminated by request")
         return self._watch(job, process)
+
+    def _identify(self, job: TrainingJob) -> None:
+        """Who the job's code runs as (``compute.sandbox``); a refusal fails the job when it starts."""
+        try:
+            self.workspace.identity = self.sandbox.identity(job.project_id)
+        except ModelworksError:
+            self.workspace.identity = None
 
     def _find_process(self, job: TrainingJob) -> TaskProcess | None:
         info: ProcessInfo | None = None
@@ -169,6 +179,13 @@ class JobRunner:
         try:
             if engine is None:
                 raise ModelworksError(f"engine {job.algorithm['engine']['engine_id']} is no longer installed")
+            self.workspace.identity = self.sandbox.identity(job.project_id)
+            user = self.workspace.identity
+            self.workspace.note(
+                f"the job's code runs as uid {user.uid}"
+                if user is not None
+                else f"the job's code runs as the server's user: {self.sandbox.reason}"
+            )
             prepared = self.workspace.prepare(
                 self.ctx.store,
                 {"id": job.id, "algorithm": algorithm, "public_endpoint": self.ctx.settings.public_endpoint},
@@ -203,6 +220,7 @@ class JobRunner:
             exit_file=self.workspace.exit_file,
             cpus=machine_cpus()[: runtime["cores"]],
             memory_bytes=runtime["memory_bytes"],
+            identity=self.workspace.identity,
         )
         self.workspace.process_file.write_text(process.info.to_json())
         info = process.info

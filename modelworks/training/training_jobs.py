@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import now_ms
 from modelworks.errors import (
     Conflict,
@@ -58,13 +59,14 @@ AUTO_STOP_UNITS = {"HOURS": 3600, "MINUTES": 60, "SECONDS": 1}
 """HOURS is the reference's one unit; MINUTES and SECONDS are Modelworks extensions."""
 
 
-def job_dir(home: Path, job_id: str) -> Path:
-    """Where a job's code, inputs, outputs and logs live on the host that runs it."""
-    return home / "jobs" / job_id
+def job_dir(sandbox_root: Path, job_id: str) -> Path:
+    """Where a job's code, inputs, outputs and logs live on the host that runs it: below the sandbox
+    root (``settings.sandbox_root``), which the job's unprivileged user can reach (``compute.sandbox``)."""
+    return sandbox_root / "jobs" / job_id
 
 
-def channel_dir(home: Path, job_id: str, name: str, *, inputs: bool) -> Path:
-    return job_dir(home, job_id) / ("inputs" if inputs else "outputs") / f"{name}_0"
+def channel_dir(sandbox_root: Path, job_id: str, name: str, *, inputs: bool) -> Path:
+    return job_dir(sandbox_root, job_id) / ("inputs" if inputs else "outputs") / f"{name}_0"
 
 
 def ray_submission_id(job: TrainingJob) -> str | None:
@@ -252,6 +254,7 @@ def create_training_job(
         raise InvalidArgument("must be an object of strings", field="metadata.annotations")
     if body.get("tasks"):
         raise NotImplementedYet("tasks: heterogeneous jobs are not supported by Modelworks yet; use spec.")
+    sandbox_for(settings).claim(principal.project_id)  # refused here, before anything is queued
     if session.scalar(
         select(TrainingJob.id).where(TrainingJob.project_id == principal.project_id, TrainingJob.name == name)
     ):
@@ -264,7 +267,9 @@ def create_training_job(
     job_id = str(uuid.uuid4())
     for inputs, channels in ((True, algorithm["inputs"]), (False, algorithm["outputs"])):
         for channel in channels:
-            channel["local_dir"] = str(channel_dir(settings.home, job_id, channel["name"], inputs=inputs))
+            channel["local_dir"] = str(
+                channel_dir(settings.sandbox_root, job_id, channel["name"], inputs=inputs)
+            )
     job = TrainingJob(
         id=job_id,
         project_id=principal.project_id,
@@ -377,4 +382,4 @@ def delete_training_job(
         log.warning("the stored log of training job %s could not be deleted", job.id, exc_info=True)
     session.delete(job)
     session.flush()
-    shutil.rmtree(job_dir(settings.home, job.id), ignore_errors=True)
+    shutil.rmtree(job_dir(settings.sandbox_root, job.id), ignore_errors=True)

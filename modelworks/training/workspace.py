@@ -1,13 +1,19 @@
 """A task's directory on the worker's host, laid out like a ModelArts training container's.
 
-    <home>/jobs/<id>/
+    <sandbox>/jobs/<id>/              the server's, 0711 (``compute.sandbox``)
       user-job-dir/<code dir name>/   the code directory (MA_JOB_DIR is user-job-dir, WORKSPACE the code)
       inputs/<name>_0/                each input channel, downloaded
       outputs/<name>_0/               each output channel, uploaded to its storage path at the end
       pip/                            packages of the code's pip-requirements.txt (pip install --target)
-      cache/                          TMPDIR (the container's /cache)
+      cache/                          TMPDIR and HOME (the container's /cache)
       logs/worker-0.log               everything the task prints, and Modelworks' own notes
       exit_code, process.json         how the task ended; which process group runs it
+
+The server downloads code and inputs, then hands ``user-job-dir``, ``inputs``, ``outputs``, ``pip`` and
+``cache`` to the project's unprivileged user, which runs pip and the boot file; ``logs``, ``exit_code``
+and ``process.json`` stay the server's, so the job can neither replace them with links nor forge them
+(``MA_LOG_DIR`` is readable, not writable, by the job). Outputs are read back without following any
+link (``compute.sandbox.walk_user_files``); what is skipped is noted in the log.
 
 The boot file gets, as the manual describes: each hyperparameter as ``--name=value``; each channel's
 local path as ``--name=<path>`` (or, with ``access_method: env``, as the environment variable ``name``);
@@ -26,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelworks.compute.sandbox import Identity, Sandbox, user_environment, walk_user_files
 from modelworks.errors import InvalidArgument
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.training.dataset_inputs import materialise_manifest
@@ -38,12 +45,9 @@ _CHUNK = 1024 * 1024
 
 
 def base_environment() -> dict[str, str]:
-    """The server's environment without ``MODELWORKS_*``: user code must not see database or storage keys.
-
-    The one place outside ``settings`` that reads ``os.environ``: child processes need PATH, locale,
-    proxies and pip configuration, not Modelworks settings.
-    """
-    return {k: v for k, v in os.environ.items() if not k.startswith("MODELWORKS_")}
+    """What user code inherits from the server's environment: PATH, locale, proxies and pip's
+    configuration (``compute.sandbox.user_environment``); never ``MODELWORKS_*`` or other keys."""
+    return user_environment()
 
 
 @dataclass
@@ -55,9 +59,16 @@ class Launch:
     env: dict[str, str]
 
 
+USER_DIRS = ("user-job-dir", "inputs", "outputs", "pip", "cache")
+"""What the job's user owns (see the module docstring)."""
+
+
 class Workspace:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, sandbox: Sandbox | None = None, identity: Identity | None = None):
         self.root = root
+        self.sandbox = sandbox
+        self.identity = identity
+        """Who runs the job's code (None: the server's user); set before ``prepare``."""
         self.jobs_dir = root / "user-job-dir"
         self.pip_dir = root / "pip"
         self.cache_dir = root / "cache"
@@ -74,12 +85,23 @@ class Workspace:
 
     def reset(self) -> None:
         """Empty everything but the log (a retried preparation starts again from storage)."""
-        for child in ("user-job-dir", "inputs", "outputs", "pip", "cache"):
+        for child in USER_DIRS:
             shutil.rmtree(self.root / child, ignore_errors=True)
         for leftover in (self.exit_file, self.process_file):
             leftover.unlink(missing_ok=True)
+        if self.sandbox is not None:
+            self.sandbox.server_dir(self.root)
+            self.sandbox.server_dir(self.log.parent)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def hand_over(self) -> None:
+        """Give the job's directories to its user (after the downloads, before any of its code runs)."""
+        for child in USER_DIRS:
+            if self.sandbox is not None:
+                self.sandbox.hand_over(self.root / child, self.identity)
+            else:
+                (self.root / child).mkdir(parents=True, exist_ok=True)
 
     # -- downloads ---------------------------------------------------------------------------------
 
@@ -129,6 +151,10 @@ class Workspace:
             "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
             "--retries", "1", "--timeout", "15",
         ]  # fmt: skip
+        # pip runs the packages' build code: as the job's user, like the boot file.
+        user = self.identity.popen_args() if self.identity is not None else {}
+        if self.identity is not None:
+            command = self.identity.command(command)
         with self.log.open("ab") as log:
             pip = subprocess.Popen(
                 command,
@@ -138,6 +164,7 @@ class Workspace:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **user,
             )
         deadline = time.monotonic() + PIP_TIMEOUT_SECONDS
         try:
@@ -207,6 +234,7 @@ class Workspace:
                 else:
                     args.append(f"--{channel['name']}={value}")
         env.update(algorithm.get("environments") or {})
+        self.hand_over()
         self.install_requirements(code_local, env, check)
         return Launch([*interpreter, str(boot_local), *args], code_local, env)
 
@@ -233,9 +261,9 @@ class Workspace:
             "MA_APIGW_ENDPOINT": job.get("public_endpoint", ""),
             "PYTHONUNBUFFERED": "1",
             "TMPDIR": str(self.cache_dir),
+            "HOME": str(self.cache_dir),
+            "PYTHONPATH": python_path,
         }
-        inherited = base_environment().get("PYTHONPATH")
-        env["PYTHONPATH"] = python_path + (os.pathsep + inherited if inherited else "")
         # Numeric libraries size their thread pools from the machine, not from the CPU affinity.
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[name] = str(cores)
@@ -244,18 +272,23 @@ class Workspace:
     # -- uploads -----------------------------------------------------------------------------------
 
     def upload_outputs(self, store: ObjectStore, outputs: list[tuple[Path, ObsPath]]) -> int:
-        """Copy every file under each output's local directory to its storage directory."""
+        """Copy every file under each output's local directory to its storage directory.
+
+        Links are never followed (not even a link to another file of the job): they, and anything
+        that is not a regular file of the job's, are skipped with a note in the log.
+        """
         count = 0
+        owner = self.identity.uid if self.identity is not None else None
         for local, remote in outputs:
-            if not local.is_dir():
-                continue
-            for path in sorted(p for p in local.rglob("*") if p.is_file()):
-                relative = path.relative_to(local).as_posix()
+            for found in walk_user_files(local, owner):
+                if found.data is None:
+                    self.note(f"output {found.relative} was not uploaded: {found.skipped}")
+                    continue
                 try:
-                    store.write(remote.as_dir().join(relative), path.read_bytes())
+                    store.write(remote.as_dir().join(found.relative), found.data)
                     count += 1
                 except (InvalidArgument, OSError) as exc:
-                    self.note(f"output {relative} was not uploaded: {exc}")
+                    self.note(f"output {found.relative} was not uploaded: {exc}")
         return count
 
     def upload_log(self, store: ObjectStore, target: ObsPath) -> None:

@@ -69,7 +69,7 @@ def test_instances_answer_with_the_models_dependency_built_again_where_missing(
     response = client.post(f"/v1/infers/{service_id}", {"numbers": [1, 2.5, -4]})
     assert response.status_code == 200, response.text
     assert response.json() == {"tripled": [3, 7.5, -12], "mark": "mw-triple"}
-    logs = (server.home / "services" / service_id / "instances").glob("*/instance.log")
+    logs = (server.settings.sandbox_root / "services" / service_id / "instances").glob("*/instance.log")
     notes = [line for log in logs for line in log.read_text().splitlines() if "installing mwtriple" in line]
     assert len(notes) == 1, notes
     assert client.delete(f"{SERVICES}/{service_id}").status_code == 200

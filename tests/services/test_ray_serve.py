@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from modelworks.db import Database
 from modelworks.services.models import ServiceInstance
+from modelworks.settings import Settings
 from tests._client import SignedClient
 from tests.conftest import LiveServer, free_port, run_server, wait_for
 from tests.models._packages import create, put_package, wait_published
@@ -190,7 +191,7 @@ def test_a_service_runs_as_serve_replicas_survives_a_restart_stops_starts_and_is
         assert client.delete(f"{SERVICES}/{service_id}").json() == {}
         wait_for(lambda: client.get(f"{SERVICES}/{service_id}").status_code == 404, timeout=30)
         assert serve_apps(head, service_id) == {}
-        assert not (home / "services" / service_id).exists()
+        assert not (Settings(home=home).sandbox_root / "services" / service_id).exists()
 
 
 def test_a_package_that_cannot_load_on_ray_fails_the_service_with_its_cause(

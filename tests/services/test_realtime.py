@@ -51,7 +51,7 @@ def strokes(client: SignedClient, server: LiveServer) -> str:
 
 
 def instance_processes(server: LiveServer, service_id: str) -> dict[str, ProcessInfo]:
-    root = server.home / "services" / service_id / "instances"
+    root = server.settings.sandbox_root / "services" / service_id / "instances"
     return {p.parent.name: ProcessInfo.from_json(p.read_text()) for p in root.glob("*/process.json")}
 
 
@@ -147,7 +147,7 @@ def test_a_service_deploys_predicts_balances_recovers_stops_and_is_deleted(
     assert not model_servers(service_id)
     assert client.delete(f"{SERVICES}/{service_id}").json() == {}
     assert client.get(f"{SERVICES}/{service_id}").status_code == 404
-    assert not (server.home / "services" / service_id).exists()
+    assert not (server.settings.sandbox_root / "services" / service_id).exists()
 
 
 def test_traffic_is_split_by_weight_and_an_update_rolls_to_the_new_model(

@@ -207,7 +207,7 @@ def test_user_script_reads_a_materialised_dataset_version(
     assert job.status.phase == "Completed", log
     assert "manifest V001.manifest 5 lines" in log and "readable 5" in log
     assert "usages ['EVAL', 'EVAL', 'TRAIN', 'TRAIN', 'TRAIN']" in log
-    local = server.home / "jobs" / job_id / "inputs" / "data_url_0"
+    local = server.settings.sandbox_root / "jobs" / job_id / "inputs" / "data_url_0"
     assert sorted(p.name for p in (local / "data").iterdir()) == [
         "0.jpg",
         "0_1.jpg",
@@ -277,7 +277,9 @@ def test_image_classification_trains_on_fashion_mnist_and_writes_a_package(
     assert job.status.phase == "Completed", log
     assert job.algorithm.name == "builtin-image-classification"
     assert (
-        "--data_url=" + str(server.home / "jobs" / job_id / "inputs" / "data_url_0" / "V001.manifest") in log
+        "--data_url="
+        + str(server.settings.sandbox_root / "jobs" / job_id / "inputs" / "data_url_0" / "V001.manifest")
+        in log
     )
     assert "validation: accuracy" in log and "packaged model checked" in log
 
@@ -536,5 +538,5 @@ def test_object_detection_refuses_labels_with_too_few_boxes(
     log = preview(client, job_id)
     assert (job.status.phase, job.status.task_statuses[0].exit_code) == ("Failed", 2), log
     assert "4 images, 3 with boxes" in log and "training needs boxes of every label on 5" in log, log
-    local = server.home / "jobs" / job_id / "inputs" / "data_url_0"
+    local = server.settings.sandbox_root / "jobs" / job_id / "inputs" / "data_url_0"
     assert len(list((local / "annotations").glob("*.xml"))) == 3

@@ -94,7 +94,7 @@ def test_boot_file_gets_arguments_environment_requirements_and_limits(
     log = preview(client, job_id)
     assert job.status.phase == "Completed", log
 
-    root = server.home / "jobs" / job_id
+    root = server.settings.sandbox_root / "jobs" / job_id
     assert json.loads(lines(log, "argv")) == [
         "--batch_size=32",
         "--name=two words",

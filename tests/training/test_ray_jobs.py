@@ -222,7 +222,7 @@ def test_a_job_runs_on_ray_to_completed_with_its_log(
 
     # It ran as a Ray job (never as a local process group), and its outputs and log reached storage.
     assert ray_status(ray_head, job_id) == "SUCCEEDED"
-    assert not (ray_server.home / "jobs" / job_id / "process.json").exists()
+    assert not (ray_server.settings.sandbox_root / "jobs" / job_id / "process.json").exists()
     output = ray_server.storage_root / "ml" / "output" / "logreg"
     assert json.loads((output / "metrics.json").read_text())["accuracy"] >= 0.9
     assert (output / "checkpoints" / "model.npz").is_file()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from huaweicloudsdkmodelarts.v1 import JobActionType, JobAlgorithm, StopTrainingJobRequest
 
+from modelworks.settings import Settings
 from modelworks.training.process import ProcessInfo, group_members
 from tests.conftest import run_server, wait_for
 from tests.training._jobs import (
@@ -39,7 +40,9 @@ print("finished", flush=True)
 
 
 def process_of(home: Path, job_id: str) -> ProcessInfo:
-    return ProcessInfo.from_json((home / "jobs" / job_id / "process.json").read_text())
+    return ProcessInfo.from_json(
+        (Settings(home=home).sandbox_root / "jobs" / job_id / "process.json").read_text()
+    )
 
 
 def last_tick(log: str) -> int:
@@ -82,7 +85,7 @@ def test_jobs_that_ended_while_no_server_ran_are_settled(tmp_path: Path) -> None
         )
         finished_id = create_job(client, job_request("finishes-alone", algorithm))
         wait_log(client, finished_id, "working")
-    exit_file = home / "jobs" / finished_id / "exit_code"
+    exit_file = Settings(home=home).sandbox_root / "jobs" / finished_id / "exit_code"
     wait_for(exit_file.is_file, timeout=10)
 
     with run_server(home) as second:

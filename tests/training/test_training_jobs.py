@@ -122,7 +122,9 @@ def test_log_and_metrics_while_running_then_terminate_kills_the_group(
     assert max(metrics["cpuUsage"]) > 5 and all(0 <= v <= 100 for v in metrics["cpuUsage"])
     assert 0 < metrics["memUsage"][-1] < 100
 
-    info = ProcessInfo.from_json((server.home / "jobs" / job_id / "process.json").read_text())
+    info = ProcessInfo.from_json(
+        (server.settings.sandbox_root / "jobs" / job_id / "process.json").read_text()
+    )
     assert len(group_members(info.pgid)) >= 3  # the launcher, the boot file and its child
     started = time.monotonic()
     stopped = call(
@@ -174,7 +176,7 @@ def test_failing_script_ends_failed_with_its_error_in_the_log(
     call(client, "change_training_job_description", ChangeTrainingJobDescriptionRequest(job_id, body))
     assert details(client, job_id).metadata.description == "lr too large"
     assert call(client, "delete_training_job", DeleteTrainingJobRequest(job_id)).status_code == 202
-    assert not (server.home / "jobs" / job_id).exists()
+    assert not (server.settings.sandbox_root / "jobs" / job_id).exists()
     with pytest.raises(ClientRequestException) as gone:
         details(client, job_id)
     assert gone.value.status_code == 404 and gone.value.error_code == "ModelArts.2775"
@@ -189,5 +191,7 @@ def test_auto_stop_terminates_a_job_that_runs_too_long(server: LiveServer, clien
     assert job.status.phase == "Terminated"
     assert job.status.task_statuses[0].message == "stopped by auto_stop after 2 SECONDS"
     assert 2000 <= job.status.duration < 6000
-    info = ProcessInfo.from_json((server.home / "jobs" / job_id / "process.json").read_text())
+    info = ProcessInfo.from_json(
+        (server.settings.sandbox_root / "jobs" / job_id / "process.json").read_text()
+    )
     assert group_members(info.pgid) == []

@@ -80,7 +80,7 @@ def preview_log(
 ) -> dict[str, Any]:
     job = training_jobs.get_training_job(session, project_id, training_job_id)
     logs.check_task(job, task_id)
-    local = logs.log_file(training_jobs.job_dir(settings.home, job.id), task_id)
+    local = logs.log_file(training_jobs.job_dir(settings.sandbox_root, job.id), task_id)
     return logs.preview(store, job, local, task_id)
 
 
@@ -139,7 +139,7 @@ def _log_content(
 ) -> Response:
     job = training_jobs.get_training_job(session, project_id, training_job_id)
     logs.check_task(job, task_id)
-    local = logs.log_file(training_jobs.job_dir(settings.home, job.id), task_id)
+    local = logs.log_file(training_jobs.job_dir(settings.sandbox_root, job.id), task_id)
     headers = {}
     if disposition == "attachment":
         headers["Content-Disposition"] = f'attachment; filename="{job.name}-{task_id}.log"'
