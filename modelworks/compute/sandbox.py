@@ -205,7 +205,6 @@ class Sandbox:
         return {
             "mode": self.mode,
             "reason": self.reason,
-            "directory": str(self.root),
             "shared_user_code_allowed": self.allow_shared if not self.isolated else None,
         }
 

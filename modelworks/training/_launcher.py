@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
         print("usage: _launcher.py EXIT_FILE CPUS MEMORY_BYTES USER -- COMMAND...", file=sys.stderr)
         return 2
     identity: dict[str, object] = {}
-    if user:
+    if user and os.geteuid() == 0:  # a launcher that is not root (a Ray worker's) has no one to drop to
         # As compute.sandbox.Identity does: setpriv opens the interpreter with this leader's rights.
         uid, gid = (int(part) for part in user.split(":"))
         tool = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")

@@ -192,7 +192,13 @@ class RayJobRunner(JobRunner):
         workers = []
         for task in tasks:
             exit_file = self.workspace.root / ("exit_code" if len(tasks) == 1 else f"exit_code.{task}")
-            launcher = [sys.executable, "-I", str(LAUNCHER), str(exit_file), "", str(runtime["memory_bytes"])]
+            # The launcher drops to the project's sandbox user where Ray's worker runs as root (on the
+            # host that prepared the workspace, which that user owns); otherwise the code runs as the
+            # Ray cluster's own user (README: "User code sandbox").
+            user = self.workspace.identity.argument() if self.workspace.identity is not None else ""
+            launcher = [
+                sys.executable, "-I", str(LAUNCHER), str(exit_file), "", str(runtime["memory_bytes"]), user,
+            ]  # fmt: skip
             workers.append({"name": task, "argv": [*launcher, "--", *prepared.command]})
         return {
             "job_id": job.id,

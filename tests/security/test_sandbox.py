@@ -23,8 +23,10 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import JobAlgorithm, ModelArtsClient
 
+from modelworks.compute.sandbox import NONE, UID, Sandbox, SharedUserCodeRefused
 from modelworks.db import Database
 from modelworks.iam import service as iam
+from modelworks.settings import Settings
 from modelworks.storage import create_store
 from modelworks.storage.ownership import assign_bucket
 from tests._client import SignedClient
@@ -285,3 +287,27 @@ def test_without_a_sandbox_only_one_projects_code_runs(server_factory: Callable[
     first, second = first_project(shared), second_project(shared)
     run_job(shared, first, "first-bucket", "first-job", "print('hello')\n")
     run_job(shared, second, "second-bucket", "second-job", "print('hello')\n")
+
+
+def test_projects_keep_their_uids_and_never_share_one(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", sandbox_dir=str(tmp_path / "sandbox"), sandbox_uid_base=65533)
+    first = Sandbox(settings, UID, "test")
+    a, b = first.identity("project-a"), first.identity("project-b")
+    assert a is not None and b is not None
+    assert a.uid != 65534 and b.uid != 65534  # nobody's uid (in /etc/passwd) is skipped
+    assert a.uid != b.uid and a.uid > 65533 and b.uid > 65533
+    again = Sandbox(settings, UID, "another process on the host")
+    assert again.identity("project-b") == b and again.identity("project-a") == a
+    assert oct((tmp_path / "sandbox").stat().st_mode & 0o777) == "0o711"
+    assert oct((tmp_path / "sandbox" / "identities.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_without_a_sandbox_the_first_project_claims_the_host(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", sandbox_dir=str(tmp_path / "sandbox"))
+    sandbox = Sandbox(settings, NONE, "not root")
+    assert sandbox.identity("project-a") is None
+    sandbox.claim("project-a")
+    with pytest.raises(SharedUserCodeRefused, match="MODELWORKS_ALLOW_SHARED_USER_CODE"):
+        Sandbox(settings, NONE, "not root").identity("project-b")
+    shared = settings.model_copy(update={"allow_shared_user_code": True})
+    assert Sandbox(shared, NONE, "not root").identity("project-b") is None
