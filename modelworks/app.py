@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from modelworks import __version__
 from modelworks.api import (
+    buckets,
     datasets,
     exports,
     health,
@@ -54,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     bootstrap(db, settings)
     store = create_store(settings)
     apply_bucket_setting(db, store, settings.buckets)
-    buckets = BucketOwnership(db, store)
+    bucket_policy = BucketOwnership(db, store)
     executor = create_executor(settings)
     load_handler_modules(settings)
     service_plane = ServicePlane(db, store, settings)
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sandbox = sandbox
     app.state.db = db
     app.state.store = store
-    app.state.buckets = buckets
+    app.state.buckets = bucket_policy
     app.state.executor = executor
     app.state.services = service_plane
     install_error_handlers(app)
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (
         health.router,
         iam.router,
+        buckets.router,
         datasets.router,
         labels.router,
         samples.router,

@@ -226,12 +226,15 @@ def test_user_script_reads_a_materialised_dataset_version(
     refused(attempt(id=dataset_id, version_id="nope"), 404, "ModelArts.4353")
     refused(attempt(id=dataset_id), 400, "ModelArts.0101")
     # Another project can neither train on this dataset nor see that it exists.
-    other_sdk, _ = other_project_client(server)
+    other_sdk, other = other_project_client(server)
+    # Its code lies in a bucket of its own (the first project's "code" bucket is not its to read).
+    assert other.post("/v2/{project_id}/buckets", {"bucket_name": "code-b"}).status_code == 201
+    put_files(server, "/code-b/peek/", {"peek.py": script})
     request = job_request(
         "theirs",
         JobAlgorithm(
-            code_dir="/code/peek/",
-            boot_file="/code/peek/peek.py",
+            code_dir="/code-b/peek/",
+            boot_file="/code-b/peek/peek.py",
             inputs=[dataset_input(dataset_id, version["version_id"])],
         ),
     )
