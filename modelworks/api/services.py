@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import Response
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, authenticate
+from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
 from modelworks.db import Database
 from modelworks.errors import InvalidArgument, InvalidJson
 from modelworks.iam.service import Principal
-from modelworks.services import events, lifecycle, queries, views
+from modelworks.services import configs, events, lifecycle, queries, views
 from modelworks.services.plane import ServicePlane
 from modelworks.services.specs import machine_specs
 from modelworks.settings import Settings
@@ -76,10 +76,12 @@ def deploy_service(
     session: SessionDep,
     settings: SettingsDep,
     plane: PlaneDep,
+    store: StoreDep,
     body: JsonBody,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
     service = lifecycle.deploy(session, settings, principal, body)
+    configs.authorize_paths(store, service.config)
     background.add_task(plane.changed)  # after the response, so after the commit
     return {"service_id": service.id, "resource_ids": lifecycle.resource_ids(service)}
 
@@ -138,10 +140,12 @@ def update_service(
     principal: PrincipalDep,
     session: SessionDep,
     plane: PlaneDep,
+    store: StoreDep,
     body: JsonBody,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
     lifecycle.update_service(session, project_id, service_id, body)
+    configs.authorize_paths(store, lifecycle.get_service(session, project_id, service_id).config)
     background.add_task(plane.changed)
     return {}
 
@@ -152,11 +156,13 @@ def patch_service(
     service_id: str,
     session: SessionDep,
     plane: PlaneDep,
+    store: StoreDep,
     operations: Annotated[list[Any], Depends(json_array_body)],
     background: BackgroundTasks,
 ) -> dict[str, Any]:
     update_time = lifecycle.patch_service(session, project_id, service_id, operations)
     service = lifecycle.get_service(session, project_id, service_id)
+    configs.authorize_paths(store, service.config)
     background.add_task(plane.changed)
     return {"update_time": update_time, "resource_ids": lifecycle.resource_ids(service)}
 
@@ -190,11 +196,13 @@ def update_property(
     principal: PrincipalDep,
     session: SessionDep,
     plane: PlaneDep,
+    store: StoreDep,
     body: JsonBody,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
     update_time = lifecycle.update_property(session, project_id, service_id, body)
     service = lifecycle.get_service(session, project_id, service_id)
+    configs.authorize_paths(store, service.config)
     background.add_task(plane.changed)
     return {"update_time": update_time, "resource_ids": lifecycle.resource_ids(service)}
 

@@ -53,7 +53,10 @@ class Publisher:
     def __init__(self, ctx: TaskContext):
         self.ctx = ctx
         self.model_id: str = ctx.payload["model_id"]
-        self.store: ObjectStore = ctx.store
+        # The package is read as the model's project may read it; the copy goes to the system bucket,
+        # which only the server itself writes.
+        self.user_store: ObjectStore = ctx.store
+        self.store: ObjectStore = ctx.store.unrestricted()
 
     def _load(self) -> Model | None:
         with self.ctx.db.session() as s:
@@ -65,6 +68,9 @@ class Publisher:
             return {"model_status": model.status if model else "deleted"}
         source = parse_obs_path(self.ctx.payload["source_model_dir"])
         target = stored_model_dir(model.id)
+        self.user_store.authorize(source, field="source_location")
+        code = parse_obs_path(model.execution_code)
+        self.user_store.authorize(code, field="execution_code")
         self.store.delete_prefix(stored_model_root(model.id))  # what an earlier attempt left
         size = package_size(self.store, source)
         if size == 0:
@@ -73,7 +79,6 @@ class Publisher:
             return self._finish([f"the package at {source} is larger than 20 GB ({size} bytes)"], size)
         self.ctx.progress(10)
         self.store.copy(source, target)
-        code = parse_obs_path(model.execution_code)
         if not code.is_relative_to(source):
             self.store.copy(code, target.join(SERVICE_FILE))
         self.ctx.progress(30)

@@ -27,7 +27,7 @@ from modelworks.storage import parse_obs_path
 from modelworks.training import metrics
 from modelworks.training.engines import available_engines
 from modelworks.training.flavors import machine_cpus
-from modelworks.training.logs import log_object
+from modelworks.training.logs import log_object, log_store
 from modelworks.training.models import TrainingJob
 from modelworks.training.process import Exit, GroupSampler, ProcessInfo, TaskProcess, hostname, launch
 from modelworks.training.status import (
@@ -281,7 +281,7 @@ class JobRunner:
         try:
             size = self.workspace.log.stat().st_size if self.workspace.log.is_file() else -1
             if size != self._uploaded_log_size:
-                self.workspace.upload_log(self.ctx.store, log_object(job))
+                self.workspace.upload_log(log_store(self.ctx.store, job), log_object(job))
                 self._uploaded_log_size = size
         except Exception:
             log.warning("copying the log of training job %s to storage failed", job.id, exc_info=True)

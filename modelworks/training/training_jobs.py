@@ -27,7 +27,8 @@ from modelworks.errors import (
 from modelworks.iam.service import Principal
 from modelworks.jobs import Task, TaskStatus, request_cancel, submit
 from modelworks.settings import Settings
-from modelworks.storage import ObjectStore, parse_obs_path
+from modelworks.storage import ObjectStore
+from modelworks.storage.scoped import user_path
 from modelworks.training import params
 from modelworks.training.builtin import builtin_algorithm
 from modelworks.training.dataset_inputs import ProjectDatasets
@@ -75,7 +76,7 @@ def ray_submission_id(job: TrainingJob) -> str | None:
     return runtime.get("ray_submission_id")
 
 
-def _spec(home: Path, raw: Any, *, executor: str) -> dict[str, Any]:
+def _spec(home: Path, store: ObjectStore, raw: Any, *, executor: str) -> dict[str, Any]:
     """The stored spec. ``executor`` ("local" or "ray") is where the job will run, chosen from settings."""
     raw = raw if raw is not None else {}
     if not isinstance(raw, dict):
@@ -104,7 +105,9 @@ def _spec(home: Path, raw: Any, *, executor: str) -> dict[str, Any]:
         raise InvalidArgument("must be an object", field="spec.log_export_path")
     log_path = {}
     if log_export.get("obs_url"):
-        url = str(parse_obs_path(log_export["obs_url"], field="spec.log_export_path.obs_url").as_dir())
+        url = str(
+            user_path(store, log_export["obs_url"], field="spec.log_export_path.obs_url", write=True).as_dir()
+        )
         log_path = {"obs_url": url}
     return {
         "resource": {
@@ -181,11 +184,19 @@ def _algorithm(session: Session, store: ObjectStore, project_id: str, raw: Any) 
     if raw.get("id"):
         row = session.scalar(
             select(Algorithm).where(Algorithm.id == raw["id"], Algorithm.project_id == project_id)
-        ) or builtin_algorithm(store, project_id, str(raw["id"]))
+        )
+        # A built-in's code lies in the system bucket, where the server put it; any other algorithm's
+        # code is read as the project may read it.
+        code_store = store
+        if row is None:
+            row = builtin_algorithm(store, project_id, str(raw["id"]))
+            code_store = store.unrestricted()
         if row is None:
             raise algorithm_not_found(str(raw["id"]), in_request=True)
         config = row.job_config
-        code, boot = params.code_location(store, config["code_dir"], config["boot_file"], field="algorithm")
+        code, boot = params.code_location(
+            code_store, config["code_dir"], config["boot_file"], field="algorithm"
+        )
         # By name: the stored id names the framework version of the day the algorithm was created.
         stored_engine = {"engine_name": config["engine"]["engine_name"]}
         engine = resolve_engine(raw.get("engine") or stored_engine, field="algorithm.engine")
@@ -214,8 +225,17 @@ def _algorithm(session: Session, store: ObjectStore, project_id: str, raw: Any) 
             field="algorithm",
             error_code=CHANNELS_MISMATCH,
         )
+    for i, channel in enumerate(outputs):
+        user_path(
+            store,
+            channel["remote"]["obs"]["obs_url"],
+            field=f"algorithm.outputs[{i}].remote.obs.obs_url",
+            write=True,
+        )
     for i, channel in enumerate(inputs):
-        path = parse_obs_path(channel["remote"]["obs"]["obs_url"])
+        path = user_path(
+            store, channel["remote"]["obs"]["obs_url"], field=f"algorithm.inputs[{i}].remote.obs.obs_url"
+        )
         if not store.exists(path):
             raise InvalidArgument(
                 f"input {channel['name']!r}: {path} does not exist",
@@ -261,7 +281,7 @@ def create_training_job(
         raise Conflict(
             f"Duplicate training job (name {name}).", error_code=DUPLICATE_TRAINING_JOB_NAME, http_status=400
         )
-    spec = _spec(settings.home, body.get("spec"), executor="ray" if settings.ray_address else "local")
+    spec = _spec(settings.home, store, body.get("spec"), executor="ray" if settings.ray_address else "local")
     algorithm, engine_key = _algorithm(session, store, principal.project_id, body.get("algorithm"))
     spec["runtime"]["engine"] = engine_key
     job_id = str(uuid.uuid4())
@@ -377,7 +397,7 @@ def delete_training_job(
             error_code=UNSUPPORTED_OPERATION,
         )
     try:
-        store.delete_prefix(system_log_path(job.id).parent)
+        store.unrestricted().delete_prefix(system_log_path(job.id).parent)
     except (ModelworksError, OSError):
         log.warning("the stored log of training job %s could not be deleted", job.id, exc_info=True)
     session.delete(job)

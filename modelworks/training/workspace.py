@@ -35,8 +35,9 @@ from typing import Any
 from modelworks.compute.sandbox import Identity, Sandbox, user_environment, walk_user_files
 from modelworks.errors import InvalidArgument
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.storage.paths import SYSTEM_BUCKET
 from modelworks.training.dataset_inputs import materialise_manifest
-from modelworks.training.logs import log_file
+from modelworks.training.logs import log_file, open_local_log
 from modelworks.training.status import INVALID_OBS_PATH
 
 REQUIREMENTS_FILE = "pip-requirements.txt"
@@ -207,7 +208,11 @@ class Workspace:
         boot = parse_obs_path(algorithm["boot_file"])
         code_local = self.jobs_dir / code.name
         self.note(f"downloading code {code} to {code_local}")
-        self.download_dir(store, code, code_local, check)
+        # A built-in algorithm's code is in the system bucket, put there by the server when the job was
+        # created (a user's path there is refused at the request); everything else is read as the
+        # job's project may read it.
+        code_store = store.unrestricted() if code.bucket == SYSTEM_BUCKET else store
+        self.download_dir(code_store, code, code_local, check)
         boot_local = code_local / boot.relative_to(code)
         if not boot_local.is_file():
             raise InvalidArgument(f"boot file {boot} is missing from the code directory", field="boot_file")
@@ -292,5 +297,8 @@ class Workspace:
         return count
 
     def upload_log(self, store: ObjectStore, target: ObsPath) -> None:
-        if self.log.is_file():
-            store.write(target, self.log.read_bytes())
+        # Opened as ``read_log`` opens it: a log the job's code swapped for a link is not followed.
+        fd = open_local_log(self.log)
+        if fd is not None:
+            with os.fdopen(fd, "rb") as f:
+                store.write(target, f.read())
