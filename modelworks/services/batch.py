@@ -28,6 +28,7 @@ from modelworks.services.gateway import NODELAY
 from modelworks.services.models import InferenceService
 from modelworks.services.status import RUNNING
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.storage.ownership import BucketOwnership
 
 if TYPE_CHECKING:
     from modelworks.services.keeper import SupervisorContext
@@ -134,7 +135,9 @@ class _Instances:
 def run_batch(ctx: SupervisorContext, service: InferenceService, ports: list[int]) -> str | None:
     """Infer every input; a summary, or None if the service stopped being ``running`` meanwhile."""
     entry = service.config[0]
-    store: ObjectStore = ctx.store
+    # Inputs and results are read and written as the service's project may (its buckets and those
+    # shared with it), as when the service was created: a share withdrawn since stops the run.
+    store: ObjectStore = BucketOwnership(ctx.db, ctx.store).scoped(service.project_id)
     dest = parse_obs_path(entry["dest_path"]).as_dir()
     results = dest.join("infer-result/")
     client = _Instances(ports, entry.get("req_uri") or "/")
