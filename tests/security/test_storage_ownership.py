@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,9 @@ from huaweicloudsdkmodelarts.v1 import (
 
 from modelworks.db import Database
 from modelworks.iam import service as iam
+from modelworks.storage import S3ObjectStore, parse_obs_path
 from tests._client import SignedClient
-from tests.conftest import LiveServer, run_server, wait_for
+from tests.conftest import LiveServer, S3Endpoint, run_server, wait_for
 from tests.data._assets import image_bytes
 from tests.training._jobs import QUICK, job_request, obs_input, obs_output, put_files
 from tests.training._sdk import build_client
@@ -366,3 +368,31 @@ def test_the_buckets_setting_assigns_owners_at_start(tmp_path: Path) -> None:
         assert ("preset", project_id) in [(b["bucket_name"], b["owner_project_id"]) for b in listed]
     with pytest.raises(ValueError, match="MODELWORKS_BUCKETS"), run_server(home, buckets="preset"):
         pass
+
+
+@pytest.mark.s3
+def test_buckets_belong_to_projects_on_s3_too(server_factory, s3_endpoint: S3Endpoint) -> None:  # type: ignore[no-untyped-def]
+    """The same rules with the object store on a real S3 server: B cannot read A's bucket, and an
+    existing bucket nobody owns waits for an operator."""
+    bucket, unowned = f"mw-a-{uuid.uuid4().hex[:8]}", f"mw-x-{uuid.uuid4().hex[:8]}"
+    store = S3ObjectStore(s3_endpoint.endpoint, s3_endpoint.access_key, s3_endpoint.secret_key)
+    store.write(parse_obs_path(f"/{unowned}/in/one.png"), SECRET)
+    server = server_factory(
+        storage_url="s3://",
+        storage_endpoint=s3_endpoint.endpoint,
+        storage_access_key=s3_endpoint.access_key,
+        storage_secret_key=s3_endpoint.secret_key,
+    )
+    a, b = server.signed(), _second_domain_project(server)
+    assert a.post(BUCKETS, {"bucket_name": bucket}).status_code == 201
+    store.write(parse_obs_path(f"/{bucket}/private/secret.png"), SECRET)
+    _dataset(a, "a-data", f"/{bucket}/private/", f"/{bucket}/work/")
+    for data in (f"/{bucket}/private/", f"/{unowned}/in/"):
+        body = {
+            "dataset_name": "steal",
+            "data_sources": [{"data_path": data}],
+            "work_path": f"/{bucket}-b/w/",
+        }
+        _refused(b.post(DS, body), "data_sources[0].data_path")
+    assert b.get(DS).json()["datasets"] == []
+    assert store.read(parse_obs_path(f"/{bucket}/private/secret.png")) == SECRET
