@@ -44,8 +44,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,12 @@ def serve_process(home: Path, database_url: str | None) -> Iterator[tuple[LiveSe
         env["MODELWORKS_DATABASE_URL"] = database_url
     home.mkdir(parents=True, exist_ok=True)
     log = (home / "server.log").open("wb")
-    command = [sys.executable, "-c", "from modelworks.cli.main import app; app()", "serve"]
+    command = [
+        sys.executable,
+        "-c",
+        os.environ.get("BENCH_PRELUDE", "") + "from modelworks.cli.main import app; app()",
+        "serve",
+    ]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         endpoint = f"http://127.0.0.1:{port}"
@@ -139,6 +144,8 @@ class Outcomes:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     conflicts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     error_samples: list[str] = field(default_factory=list)
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
+    """(start, operation, ms) of every request: when the slow ones happened."""
     task_seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def error(self, op: str, what: str) -> None:
@@ -160,6 +167,7 @@ class Load:
         self.storage_root = live.storage_root
         self.out = Outcomes()
         self.stop_at = 0.0
+        self.http: httpx.AsyncClient
 
     async def call(
         self,
@@ -181,6 +189,7 @@ class Load:
             self.out.error(op, f"{type(exc).__name__}: {exc}")
             return None
         self.out.latencies[op].append((time.perf_counter() - started) * 1000)
+        self.out.timeline.append((started, op, self.out.latencies[op][-1]))
         if response.status_code == 409 and 409 in ok:
             self.out.conflicts[op] += 1
         elif response.status_code not in ok:
@@ -192,64 +201,65 @@ class Load:
         rng = random.Random(seed)
         ops, weights = list(MIX), list(MIX.values())
         last_read: tuple[str, int] | None = None
-        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1)) as http:
-            # Spread the first requests over one think time, as clients do not start in step.
-            await asyncio.sleep(rng.uniform(0, self.args.think))
-            while time.monotonic() < self.stop_at:
-                op = rng.choices(ops, weights)[0]
-                if op == "update" and last_read is None:
-                    op = "detail"
-                if op == "list":
-                    offset = rng.randrange(0, max(1, len(self.sample_ids) - PAGE))
-                    await self.call(http, op, "GET", self.samples, query={"limit": PAGE, "offset": offset})
-                elif op == "list label":
-                    query = {"limit": PAGE, "offset": rng.randrange(0, 500), "label_name": rng.choice(LABELS)}
-                    await self.call(http, op, "GET", self.samples, query=query)
-                elif op == "detail":
-                    sample_id = rng.choice(self.sample_ids)
-                    response = await self.call(http, op, "GET", f"{self.samples}/{sample_id}")
-                    if response is not None:
-                        last_read = (sample_id, int(response.json()["sample_version"]))
-                else:
-                    assert last_read is not None
-                    sample_id, version = last_read
-                    item = {
-                        "sample_id": sample_id,
-                        "sample_version": version,
-                        "labels": [{"name": rng.choice(LABELS), "type": 0}],
-                    }
-                    await self.call(http, op, "PUT", self.samples, body={"samples": [item]}, ok=(200, 409))
-                    last_read = None
-                await asyncio.sleep(rng.uniform(0, 2 * self.args.think))
+        http = self.http
+        # Spread the first requests over one think time, as clients do not start in step.
+        await asyncio.sleep(rng.uniform(0, self.args.think))
+        while time.monotonic() < self.stop_at:
+            op = rng.choices(ops, weights)[0]
+            if op == "update" and last_read is None:
+                op = "detail"
+            if op == "list":
+                offset = rng.randrange(0, max(1, len(self.sample_ids) - PAGE))
+                await self.call(http, op, "GET", self.samples, query={"limit": PAGE, "offset": offset})
+            elif op == "list label":
+                query = {"limit": PAGE, "offset": rng.randrange(0, 500), "label_name": rng.choice(LABELS)}
+                await self.call(http, op, "GET", self.samples, query=query)
+            elif op == "detail":
+                sample_id = rng.choice(self.sample_ids)
+                response = await self.call(http, op, "GET", f"{self.samples}/{sample_id}")
+                if response is not None:
+                    last_read = (sample_id, int(response.json()["sample_version"]))
+            else:
+                assert last_read is not None
+                sample_id, version = last_read
+                item = {
+                    "sample_id": sample_id,
+                    "sample_version": version,
+                    "labels": [{"name": rng.choice(LABELS), "type": 0}],
+                }
+                await self.call(http, op, "PUT", self.samples, body={"samples": [item]}, ok=(200, 409))
+                last_read = None
+            await asyncio.sleep(rng.uniform(0, 2 * self.args.think))
 
     async def task_client(self) -> None:
         rng = random.Random(7)
         batch = 0
-        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1)) as http:
-            await asyncio.sleep(min(1.0, self.args.task_every))
-            while time.monotonic() < self.stop_at:
-                started = time.monotonic()
-                batch += 1
-                folder = self.write_import_folder(batch)
-                body: dict[str, Any] = {"import_type": "dir", "import_path": f"/{BUCKET}/{folder}/"}
-                response = await self.call(http, "import", "POST", f"{self.dataset}/import-tasks", body=body)
-                if response is not None:
-                    await self.wait_task(
-                        http, "import", f"{self.dataset}/import-tasks/{response.json()['task_id']}"
-                    )
-                body = {
-                    "path": f"/{BUCKET}/exports/{batch}/",
-                    "export_type": 3,
-                    "export_params": {
-                        "search_conditions": [{"label_list": {"labels": [{"name": rng.choice(LABELS)}]}}]
-                    },
-                }
-                response = await self.call(http, "export", "POST", f"{self.dataset}/export-tasks", body=body)
-                if response is not None:
-                    await self.wait_task(
-                        http, "export", f"{self.dataset}/export-tasks/{response.json()['task_id']}"
-                    )
-                await asyncio.sleep(max(0.0, self.args.task_every - (time.monotonic() - started)))
+        http = self.http
+        await asyncio.sleep(min(1.0, self.args.task_every))
+        while self.args.task_every > 0 and time.monotonic() < self.stop_at:
+            started = time.monotonic()
+            batch += 1
+            folder = self.write_import_folder(batch)
+            body: dict[str, Any] = {"import_type": "dir", "import_path": f"/{BUCKET}/{folder}/"}
+            response = await self.call(http, "import", "POST", f"{self.dataset}/import-tasks", body=body)
+            if response is not None:
+                await self.wait_task(
+                    http, "import", f"{self.dataset}/import-tasks/{response.json()['task_id']}"
+                )
+            body = {
+                "path": f"/{BUCKET}/exports/{batch}/",
+                "export_type": 3,
+                "export_params": {
+                    "search_conditions": [{"label_list": {"labels": [{"name": rng.choice(LABELS)}]}}]
+                },
+            }
+            response = await self.call(http, "export", "POST", f"{self.dataset}/export-tasks", body=body)
+            if response is not None:
+                await self.wait_task(
+                    http, "export", f"{self.dataset}/export-tasks/{response.json()['task_id']}"
+                )
+            next_at = min(started + self.args.task_every, self.stop_at)
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     def write_import_folder(self, batch: int) -> str:
         folder = f"imports/batch-{batch:05d}"
@@ -289,18 +299,47 @@ class Load:
                 return
         self.out.error(kind, f"the {kind} task did not finish in {TASK_TIMEOUT:.0f} s")
 
-    async def run(self) -> None:
-        self.stop_at = time.monotonic() + self.args.seconds
-        await asyncio.gather(
-            *(self.labeler(i) for i in range(self.args.clients)),
-            self.task_client(),
+    async def warm_up(self) -> None:
+        """Each labeler's first list and detail, not measured: a fresh server opens its database
+        connections and fills its caches on the first requests."""
+
+        async def one(seed: int) -> None:
+            await self.call(self.http, "warm-up", "GET", self.samples, query={"limit": PAGE})
+            sample_id = random.Random(seed).choice(self.sample_ids)
+            await self.call(self.http, "warm-up", "GET", f"{self.samples}/{sample_id}")
+
+        async with self.client():
+            await asyncio.gather(*(one(i) for i in range(self.args.clients)))
+        errors = self.out.errors.get("warm-up", 0)
+        if errors:
+            raise BenchmarkError(f"{errors} warm-up requests failed: {self.out.error_samples}")
+        self.out = Outcomes()
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[None]:
+        """One keep-alive pool for every client: a connection each (a client per task would build an
+        SSL context each, a burst of CPU in this process that would count as the server's latency)."""
+        limits = httpx.Limits(
+            max_connections=self.args.clients + 2, max_keepalive_connections=self.args.clients + 2
         )
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            self.http = http
+            yield
+
+    async def run(self) -> None:
+        async with self.client():
+            self.stop_at = time.monotonic() + self.args.seconds
+            await asyncio.gather(
+                *(self.labeler(i) for i in range(self.args.clients)),
+                self.task_client(),
+            )
 
 
 def probe(endpoint: str, seconds: float, results: Any) -> None:
     """``GET /health`` every PROBE_INTERVAL seconds (in its own process); puts (latencies, errors)."""
     latencies: list[float] = []
     errors: list[str] = []
+    results.put("ready")  # started and imported: the load may begin (a process start is CPU-heavy)
     stop_at = time.monotonic() + seconds
     next_at = time.monotonic()
     with httpx.Client(timeout=60) as http:
@@ -370,7 +409,8 @@ def run(database: str, args: argparse.Namespace) -> RunResult:
         sample_ids = [str(r.row["id"]) for r in rows]
         del rows
         load = Load(live, dataset_id, sample_ids, args)
-        print(f"  machine before: {machine_note()}", flush=True)
+        asyncio.run(load.warm_up())
+        print(f"  server pid {pid}; machine before: {machine_note()}", flush=True)
         loads: list[float] = []
         stop_sampling = threading.Event()
 
@@ -383,8 +423,10 @@ def run(database: str, args: argparse.Namespace) -> RunResult:
         ctx = multiprocessing.get_context("spawn")
         queue = ctx.Queue()
         prober = ctx.Process(target=probe, args=(live.endpoint, args.seconds, queue))
-        cpu_started, started = cpu_seconds(pid), time.monotonic()
         prober.start()
+        if queue.get(timeout=60) != "ready":
+            raise BenchmarkError("the /health prober did not start")
+        cpu_started, started = cpu_seconds(pid), time.monotonic()
         asyncio.run(load.run())
         seconds = time.monotonic() - started
         server_cpu = cpu_seconds(pid) - cpu_started
@@ -437,6 +479,16 @@ def report(r: RunResult) -> int:
         f"{'ok' if h['p99'] < TARGET_HEALTH_P99_MS else 'MISSED'}"
     )
     print(f"  errors: {errors}   target 0: {'ok' if errors == 0 else 'MISSED'}")
+    slow: dict[int, list[float]] = defaultdict(list)
+    first = min((t for t, _, _ in out.timeline), default=0.0)
+    for t, _, ms in out.timeline:
+        if ms >= TARGET_REQUEST_P99_MS:
+            slow[int(t - first)].append(ms)
+    if slow:
+        print(
+            "  requests over the target by second of the run (second: count, max ms): "
+            + ", ".join(f"{sec}: {len(v)}, {max(v):.0f}" for sec, v in sorted(slow.items())[:20])
+        )
     for line in out.error_samples + r.health_errors[:5]:
         print(f"    {line}")
     return errors
@@ -454,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         "--think", type=float, default=1.0, help="mean pause between a labeler's requests, s (default 1.0)"
     )
     parser.add_argument(
-        "--task-every", type=float, default=5.0, help="an import and an export every N s (default 5)"
+        "--task-every", type=float, default=5.0, help="an import and an export every N s (default 5; 0: none)"
     )
     args = parser.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0 or args.samples < PAGE or args.think < 0:

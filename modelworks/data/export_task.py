@@ -62,7 +62,7 @@ class ExportTask(TaskHandler):
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
         payload = ctx.payload
-        with ctx.db.session() as session:
+        with ctx.db.session(readonly=True) as session:
             dataset = session.get(Dataset, payload["dataset_id"])
             if dataset is None:
                 raise NotFound(
@@ -117,7 +117,7 @@ class ExportTask(TaskHandler):
                 to_split += bool(record.annotations)
             return _version_records(ctx, dataset), total, to_split
         where = export_filters(payload)
-        with ctx.db.session() as session:
+        with ctx.db.session(readonly=True) as session:
             total = count_samples(session, dataset.id, where)
             to_split = count_samples(session, dataset.id, [*where, labeled()])
         return iter_records(ctx.db, dataset.id, where), total, to_split

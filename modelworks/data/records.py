@@ -125,7 +125,9 @@ def iter_records(
     """The dataset's samples matching ``where`` as records, oldest first, one page per transaction."""
     last: tuple[int, str] | None = None
     while True:
-        with db.session() as session:
+        # Read-only: on SQLite a plain session takes the write lock, and a long export would make
+        # every label update wait for each of its pages.
+        with db.session(readonly=True) as session:
             query = select(Sample).where(Sample.dataset_id == dataset_id, *where)
             if last is not None:
                 created, sid = last

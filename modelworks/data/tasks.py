@@ -43,7 +43,7 @@ class ImportTask(TaskHandler):
     def _index_files(self, ctx: TaskContext) -> dict[str, Any]:
         payload = ctx.payload
         dataset_id = payload["dataset_id"]
-        with ctx.db.session() as session:
+        with ctx.db.session(readonly=True) as session:
             dataset = session.get(Dataset, dataset_id)
             if dataset is None:
                 raise NotFound(f"Dataset '{dataset_id}' does not exist.", error_code="ModelArts.4352")
