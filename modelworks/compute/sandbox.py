@@ -41,9 +41,14 @@ world-traversable, else ``/var/tmp/modelworks-sandbox-<hash of home>``)::
       model-envs/<uid>/             per-model pip environments of a project (its uid, 0700), shared
                                     by its models with the same requirements, built by its uid
 
-Whether the interpreter, the venv and Modelworks are readable by an unprivileged uid is not assumed:
-at start ``python -I -c "import modelworks.serving.server"`` runs as the check uid; if that fails,
-the mode is ``none`` and the reason says why.
+The interpreter user code runs with (``Sandbox.python``) must be reachable by an unprivileged uid, and
+so must be every interpreter its code starts again through ``sys.executable`` (pip, multiprocessing,
+torch launchers). The server's own may not be: a pyenv interpreter under ``/root`` (0700). Then the
+sandbox root gets ``python/``, a copy of the interpreter's binary with the server venv's
+``pyvenv.cfg`` and a link to its ``site-packages`` (``_reachable_python``): the same packages, the same
+Modelworks, from a path the uid can execute. Nothing of this is assumed: at start the check uid runs
+``import modelworks.serving.server`` with that interpreter and starts it again from ``sys.executable``;
+if that fails, the mode is ``none`` and the reason says why.
 
 Files user code writes and the server reads back (outputs, ready and failure files) are opened with
 ``O_NOFOLLOW`` below directory file descriptors (``read_user_file``, ``walk_user_files``): a link
@@ -65,6 +70,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -110,11 +116,9 @@ class Identity:
 
     Started with ``command(argv)`` and ``popen_args()``: ``setpriv`` sets the uid and gid, clears the
     supplementary groups and sets ``no_new_privs`` (no setuid program can give privileges back), then
-    executes ``argv``. It opens ``argv[0]`` while it still holds the server's rights, so an interpreter
-    below a directory the user cannot traverse (pyenv's under ``/root``) still starts; from then on
-    the process has none of them (the start-up check proves the interpreter then works). Without
-    ``setpriv``, ``Popen``'s own ``user``/``group``/``extra_groups`` do it (the interpreter must then be
-    reachable). Either way umask is 077.
+    executes ``argv``; without ``setpriv``, ``Popen``'s own ``user``/``group``/``extra_groups`` do the
+    same but ``no_new_privs``. Either way umask is 077. ``argv[0]`` must be reachable by the user
+    (``Sandbox.python``).
     """
 
     uid: int
@@ -185,8 +189,10 @@ def _id_taken(uid: int) -> bool:
 class Sandbox:
     """The mode, the sandbox root and the project identities of this host (see the module docstring)."""
 
-    def __init__(self, settings: Settings, mode: str, reason: str):
+    def __init__(self, settings: Settings, mode: str, reason: str, python: str | None = None):
         self.root = settings.sandbox_root
+        self.python = python or sys.executable
+        """The interpreter user code runs with (see the module docstring)."""
         self.home = settings.home
         self.mode = mode
         self.reason = reason
@@ -199,6 +205,10 @@ class Sandbox:
     @property
     def isolated(self) -> bool:
         return self.mode == UID
+
+    def interpreter(self, command: list[str]) -> list[str]:
+        """``command`` with the server's interpreter replaced by the one user code can run."""
+        return [self.python if part == sys.executable else part for part in command[:1]] + command[1:]
 
     def describe(self) -> dict[str, Any]:
         """What ``/health`` says."""
@@ -387,15 +397,20 @@ def walk_user_files(root: Path, owner: int | None) -> Iterator[UserFile]:
 # -- the decision at start -------------------------------------------------------------------------
 
 
+_CHECK = (
+    "import subprocess, sys, modelworks.serving.server, modelworks.training; "
+    "subprocess.run([sys.executable, '-I', '-c', 'import modelworks.serving'], check=True)"
+)
+
+
 @functools.cache
 def _uid_check(uid: int, executable: str, cwd: str) -> str:
-    """Empty if ``uid`` can run the model server's imports with ``executable``; else why not."""
+    """Empty if ``uid`` can run the model server's imports with ``executable`` and start it again from
+    ``sys.executable``; else why not."""
     identity = Identity(uid, uid)
     try:
         done = subprocess.run(
-            identity.command(
-                [executable, "-I", "-c", "import modelworks.serving.server, modelworks.training"]
-            ),
+            identity.command([executable, "-I", "-c", _CHECK]),
             cwd=cwd,
             env={**user_environment(), "HOME": cwd},
             capture_output=True,
@@ -408,8 +423,38 @@ def _uid_check(uid: int, executable: str, cwd: str) -> str:
         return f"starting {executable} as uid {uid} failed: {exc}"
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
-        return f"uid {uid} cannot run {executable} with Modelworks (make the venv world-readable): {tail[0]}"
+        return f"uid {uid} cannot run {executable} with Modelworks: {tail[0]}"
     return ""
+
+
+def _reachable_python(root: Path) -> str:
+    """``<root>/python/bin/python3``: the server's interpreter binary with its venv's configuration and
+    packages, at a path an unprivileged uid can execute (see the module docstring)."""
+    target = root / "python"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    binary = target / "bin" / "python3"
+    real = Path(os.path.realpath(sys.executable))
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    info = binary.stat() if binary.exists() else None
+    if info is None or info.st_size != real.stat().st_size or info.st_mtime < real.stat().st_mtime:
+        temporary = binary.with_name("python3.partial")
+        shutil.copy2(real, temporary)
+        os.chmod(temporary, 0o755)
+        os.replace(temporary, binary)
+    venv_config = Path(sys.prefix) / "pyvenv.cfg"
+    if sys.prefix != sys.base_prefix and venv_config.is_file():
+        (target / "pyvenv.cfg").write_text(venv_config.read_text())
+        os.chmod(target / "pyvenv.cfg", 0o644)
+        site = target / "lib" / version / "site-packages"
+        site.parent.mkdir(parents=True, exist_ok=True)
+        packages = Path(sysconfig.get_paths()["purelib"])
+        if not site.is_symlink() or site.readlink() != packages:
+            site.unlink(missing_ok=True)
+            site.symlink_to(packages)
+    for path in (target, target / "bin", target / "lib", target / "lib" / version):
+        if path.is_dir():
+            os.chmod(path, 0o755)
+    return str(binary)
 
 
 def decide(settings: Settings) -> Sandbox:
@@ -422,9 +467,19 @@ def decide(settings: Settings) -> Sandbox:
     else:
         sandbox = Sandbox(settings, UID, "per-project unprivileged users")
         sandbox.ensure_root()
-        problem = _uid_check(settings.sandbox_uid_base, sys.executable, str(sandbox.root))
+        python = sys.executable
+        problem = _uid_check(settings.sandbox_uid_base, python, str(sandbox.root))
         if problem:
-            sandbox = Sandbox(settings, NONE, problem)
+            try:
+                python = _reachable_python(sandbox.root)
+            except OSError as exc:
+                problem += f"; copying the interpreter into the sandbox failed: {exc}"
+            else:
+                copied = _uid_check(settings.sandbox_uid_base, python, str(sandbox.root))
+                problem = f"{problem}; with a copy of the interpreter: {copied}" if copied else ""
+        sandbox = (
+            Sandbox(settings, NONE, problem) if problem else Sandbox(settings, UID, sandbox.reason, python)
+        )
     if wanted == UID and not sandbox.isolated:
         raise RuntimeError(f"sandbox_mode is uid but user code cannot be isolated: {sandbox.reason}")
     sandbox.ensure_root()

@@ -65,12 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(args.failure_exit_code)
     sys.stdout.flush()
     sys.stderr.flush()
-    program = command[0]
-    if program == sys.executable and not os.access(program, os.X_OK):
-        # Run as a sandbox user that cannot traverse the interpreter's directory (compute.sandbox):
-        # this process's own executable is still reachable through /proc.
-        program = "/proc/self/exe"
-    os.execv(program, command)
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

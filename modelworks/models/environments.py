@@ -185,13 +185,15 @@ def with_dependencies(
     failure_file: Path,
     failure_exit_code: int,
     identity: Identity | None = None,
+    python: str = sys.executable,
 ) -> tuple[list[str], dict[str, str]]:
     """``(command, env)`` that run ``command`` with the dependencies of the published model in
     ``model_dir`` (unchanged for a model without any) as ``identity``: ``_with_dependencies`` builds the
     model's environment below ``environments_root(home, identity)`` (``home``: the sandbox root) if this
     host has none, or writes why it cannot to
     ``failure_file`` and exits with ``failure_exit_code``, then becomes ``command``, whose ``env``
-    names the packages directory first on ``PYTHONPATH``."""
+    names the packages directory first on ``PYTHONPATH``; ``python`` is the interpreter ``identity``
+    can run (``compute.sandbox.Sandbox.python``)."""
     requirements = read_requirements(model_dir)
     if not requirements:
         return command, env
@@ -199,7 +201,7 @@ def with_dependencies(
     if identity is not None:
         prepare_root(root, identity)
     wrapped = [
-        sys.executable, "-I", "-m", _LAUNCHER_MODULE,
+        python, "-I", "-m", _LAUNCHER_MODULE,
         "--environments", str(root), "--model-dir", str(model_dir),
         "--failure-file", str(failure_file), "--failure-exit-code", str(failure_exit_code),
         "--", *command,
@@ -216,13 +218,15 @@ def ensure_environment(
     note: Callable[[str], None] | None = None,
     timeout: float = INSTALL_TIMEOUT_SECONDS,
     user: Identity | None = None,
+    python: str = sys.executable,
 ) -> Path | None:
     """The packages directory of ``requirements`` below ``root``, built if this host has none yet;
     None when the server's environment meets them all.
 
     ``env`` is pip's environment (``base_environment()``: pip's configuration, proxies); ``check`` is
     called while pip runs and may raise to stop it; ``note`` hears what is done; pip runs as ``user``
-    (None: this process's user), who owns what is built and ``root`` (made if missing). Raises
+    (None: this process's user) with the interpreter ``python`` (one ``user`` can run), and owns what
+    is built and ``root`` (made if missing). Raises
     ``DependencyError`` when pip fails or would replace a package the model server runs on; nothing
     is kept then.
     """
@@ -235,7 +239,7 @@ def ensure_environment(
     if not missing:
         return None
     if user is not None:
-        return _build_as(user, root, requirements, env=env, check=check, note=note, timeout=timeout)
+        return _build_as(user, python, root, requirements, env=env, check=check, note=note, timeout=timeout)
     deadline = time.monotonic() + timeout
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root / f"{key}.lock", deadline, check):
@@ -269,6 +273,7 @@ def prepare_root(root: Path, identity: Identity) -> None:
 
 def _build_as(
     user: Identity,
+    python: str,
     root: Path,
     requirements: list[str],
     *,
@@ -282,7 +287,7 @@ def _build_as(
     user's; the server only waits and reads the outcome."""
     prepare_root(root, user)
     command = [
-        sys.executable, "-I", "-m", _LAUNCHER_MODULE, "--environments", str(root), "--build-only",
+        python, "-I", "-m", _LAUNCHER_MODULE, "--environments", str(root), "--build-only",
         *(f"--requirement={r}" for r in requirements),
     ]  # fmt: skip
     process = subprocess.Popen(
@@ -455,9 +460,6 @@ class _Build:
             log.flush()
             pip = subprocess.Popen(
                 command,
-                # A sandbox user may not reach the interpreter's directory (``compute.sandbox``): this
-                # process's own executable is reachable through /proc.
-                executable=sys.executable if os.access(sys.executable, os.X_OK) else "/proc/self/exe",
                 cwd=self.staging,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

@@ -124,7 +124,7 @@ def file_problems(local_dir: Path, engine: ModelRuntime) -> list[str]:
 
 
 def inference_code_problems(
-    local_dir: Path, packages: Path | None = None, user: Identity | None = None
+    local_dir: Path, packages: Path | None = None, user: Identity | None = None, python: str = sys.executable
 ) -> tuple[dict[str, Any], list[str]]:
     """Import ``customize_service.py`` in a separate process (``_probe``) and find its service class.
 
@@ -132,7 +132,8 @@ def inference_code_problems(
     A separate process keeps the user's code and its imports out of the server; it sees the model's
     own pip ``packages`` directory first (``environments``), as the model's instances do, and none of
     the server's ``MODELWORKS_*`` settings; with a ``user`` (``compute.sandbox``) it runs as that
-    unprivileged user, who must be able to read ``local_dir``.
+    unprivileged user with ``python`` (``compute.sandbox.Sandbox.python``), and must be able to read
+    ``local_dir``.
     """
     env = base_environment()
     env["HOME"] = env["TMPDIR"] = str(local_dir)
@@ -141,7 +142,7 @@ def inference_code_problems(
     try:
         done = subprocess.run(
             (user.command if user is not None else list)(
-                [sys.executable, "-m", "modelworks.models._probe", str(local_dir)]
+                [python, "-m", "modelworks.models._probe", str(local_dir)]
             ),
             cwd=local_dir,
             env=env,

@@ -90,17 +90,17 @@ class Publisher:
         except ModelworksError as exc:
             return self._finish([exc.message], size)
         if local is not None and user is None:
-            problems = self._problems(model, local, None)
+            problems = self._problems(model, local, None, sandbox.python)
         else:
             # The check runs as the project's user, who cannot read the store: a copy of its own.
             with sandbox.scratch("probes", None) as tmp:
                 copy = download_package(self.store, target, tmp / "model")
                 sandbox.hand_over(tmp, user)
-                problems = self._problems(model, copy, user)
+                problems = self._problems(model, copy, user, sandbox.python)
         self._record_requirements(model, target, problems)
         return self._finish(problems, size)
 
-    def _problems(self, model: Model, local: Path, user: Identity | None) -> list[str]:
+    def _problems(self, model: Model, local: Path, user: Identity | None, python: str) -> list[str]:
         try:
             engine = find_engine(model.model_type)
         except ModelworksError as exc:
@@ -117,13 +117,14 @@ class Publisher:
                     check=self.ctx.check_cancelled,
                     note=lambda message: log.info("model %s: %s", self.model_id, message),
                     user=user,
+                    python=python,
                 )
             except DependencyError as exc:
                 dependency_problems = [exc.message]
         self.ctx.progress(60)
         if (local / SERVICE_FILE).is_file():
             self.ctx.check_cancelled()
-            _, code_problems = inference_code_problems(local, packages, user)
+            _, code_problems = inference_code_problems(local, packages, user, python)
             problems += code_problems
         self.ctx.progress(90)
         return problems + dependency_problems

@@ -175,8 +175,9 @@ def start(
     # Numeric libraries size their thread pools from the machine, not from the CPU affinity.
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(spec.cores)
+    python = sandbox.python if sandbox is not None else sys.executable
     command = [
-        sys.executable,
+        python,
         "-m",
         "modelworks.serving.server",
         "--model-dir",
@@ -193,6 +194,7 @@ def start(
         env,
         home=files.sandbox_root,
         identity=identity,
+        python=python,
         model_dir=model_dir,
         failure_file=files.failure_file,
         failure_exit_code=LOAD_FAILED_EXIT_CODE,

@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
         return 2
     identity: dict[str, object] = {}
     if user and os.geteuid() == 0:  # a launcher that is not root (a Ray worker's) has no one to drop to
-        # As compute.sandbox.Identity does: setpriv opens the interpreter with this leader's rights.
+        # As compute.sandbox.Identity does (setpriv adds no_new_privs to what Popen can do).
         uid, gid = (int(part) for part in user.split(":"))
         tool = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
         if tool:

@@ -189,7 +189,7 @@ class JobRunner:
             prepared = self.workspace.prepare(
                 self.ctx.store,
                 {"id": job.id, "algorithm": algorithm, "public_endpoint": self.ctx.settings.public_endpoint},
-                interpreter=engine.interpreter(),
+                interpreter=self.sandbox.interpreter(engine.interpreter()),
                 cores=runtime["cores"],
                 check=self.ctx.check_cancelled,
             )
