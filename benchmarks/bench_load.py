@@ -94,7 +94,7 @@ def serve_process(home: Path, database_url: str | None) -> Iterator[tuple[LiveSe
     command = [
         sys.executable,
         "-c",
-        os.environ.get("BENCH_PRELUDE", "") + "from modelworks.cli.main import app; app()",
+        "from modelworks.cli.main import app; app()",
         "serve",
     ]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -320,7 +320,10 @@ class Load:
         """One keep-alive pool for every client: a connection each (a client per task would build an
         SSL context each, a burst of CPU in this process that would count as the server's latency)."""
         limits = httpx.Limits(
-            max_connections=self.args.clients + 2, max_keepalive_connections=self.args.clients + 2
+            max_connections=self.args.clients + 2,
+            max_keepalive_connections=self.args.clients + 2,
+            # Below uvicorn's 5 s keep-alive timeout: a connection the server is closing is never reused.
+            keepalive_expiry=4.0,
         )
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             self.http = http
