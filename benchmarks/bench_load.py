@@ -9,7 +9,7 @@ of ``--samples`` samples is written straight into its database (``bench_listing.
 on 80 % of the samples; on PostgreSQL followed by ``VACUUM ANALYZE``, the steady state), then for
 ``--seconds``:
 
-* ``--clients`` labelers (asyncio tasks in this process, one keep-alive connection each, every request
+* ``--clients`` labelers (asyncio tasks in this process sharing a keep-alive pool, every request
   signed by ``huaweicloudsdkcore``) loop over a weighted mix, pausing ``--think`` seconds on average
   (uniformly 0 to 2x) between requests, as a person at a labeling screen does:
   ``list`` (``GET .../samples?limit=20``, a random page), ``list label`` (the same with ``label_name``),
