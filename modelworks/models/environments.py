@@ -293,7 +293,7 @@ def _build_as(
     process = subprocess.Popen(
         user.command(command),
         cwd=root,
-        env=dict(env),
+        env={**env, "HOME": str(root)},  # the user has no home of its own (pip keeps its cache there)
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -390,6 +390,8 @@ class _Build:
         self.requirements = requirements
         self.missing = ", ".join(missing)  # what messages name: the server has the others
         self.env = {k: v for k, v in env.items() if k not in _PIP_PLACEMENT}
+        # A sandbox user has no home of its own (pip keeps its cache there): the environments' directory.
+        self.env.setdefault("HOME", str(staging.parent))
         self.deadline = deadline
         self.check = check
         self.note = note

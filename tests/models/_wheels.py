@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import let_sandbox_users_through
+
 TRIPLE_SOURCE = "MARK = 'mw-triple'\n\n\ndef triple(x):\n    return 3 * x\n"
 
 
@@ -41,6 +43,9 @@ def _digest(data: bytes) -> str:
 @contextlib.contextmanager
 def offline_pip(find_links: Path) -> Iterator[None]:
     """pip, in the processes the server starts meanwhile, finds packages in ``find_links`` only."""
+    # pip runs as the sandbox's users (compute.sandbox): they must read the wheels (a tmp dir is 0700).
+    let_sandbox_users_through(find_links)
+    find_links.chmod(0o755)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PIP_NO_INDEX", "1")
         patch.setenv("PIP_FIND_LINKS", str(find_links))

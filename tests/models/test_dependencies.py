@@ -54,8 +54,9 @@ def client(server: LiveServer) -> SignedClient:
 
 
 def environments(server: LiveServer) -> list[Path]:
-    root = server.home / ENVIRONMENTS_DIR
-    return sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+    # One directory per project's sandbox user (compute.sandbox), the environments in it.
+    root = server.settings.sandbox_root / ENVIRONMENTS_DIR
+    return sorted(p.parent for p in root.glob("*/*/environment.json"))
 
 
 def stored_copy(server: LiveServer, model_id: str) -> Path:

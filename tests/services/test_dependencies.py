@@ -63,7 +63,7 @@ def test_instances_answer_with_the_models_dependency_built_again_where_missing(
 ) -> None:
     # As on a host where the model was not published: the instances build the environment, one
     # waiting for the other.
-    shutil.rmtree(server.home / ENVIRONMENTS_DIR)
+    shutil.rmtree(server.settings.sandbox_root / ENVIRONMENTS_DIR)
     service_id = deploy(client, realtime_body("triple", model_config(triple, instances=2)))
     wait_status(client, service_id, "running", timeout=120)
     response = client.post(f"/v1/infers/{service_id}", {"numbers": [1, 2.5, -4]})
@@ -78,7 +78,7 @@ def test_instances_answer_with_the_models_dependency_built_again_where_missing(
 def test_an_instance_whose_dependencies_cannot_be_installed_fails_the_service(
     server: LiveServer, client: SignedClient, triple: str, tmp_path: Path
 ) -> None:
-    shutil.rmtree(server.home / ENVIRONMENTS_DIR, ignore_errors=True)
+    shutil.rmtree(server.settings.sandbox_root / ENVIRONMENTS_DIR, ignore_errors=True)
     (tmp_path / "wheels").mkdir()
     with offline_pip(tmp_path / "wheels"):  # this host's mirror lacks the package
         service_id = deploy(client, realtime_body("triple-nowhere", model_config(triple)))
