@@ -58,6 +58,7 @@ out of the job's directory is never followed by the server.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import grp
@@ -381,7 +382,7 @@ def walk_user_files(root: Path, owner: int | None) -> Iterator[UserFile]:
             try:
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=here_fd)
             except OSError as exc:
-                reason = "a link (not followed)" if exc.errno == 40 else str(exc)  # ELOOP
+                reason = "a link (not followed)" if exc.errno == errno.ELOOP else str(exc)
                 yield UserFile(relative, None, reason)
                 continue
             with os.fdopen(fd, "rb") as f:
