@@ -32,14 +32,13 @@ from modelworks.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from modelworks.compute import create_executor
 from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import Database
+from modelworks.embedded import WorkerChild, start_lanes
 from modelworks.iam.service import bootstrap
-from modelworks.intelligent.service import INTELLIGENT_TASK_KIND
-from modelworks.jobs import Worker, load_handler_modules
+from modelworks.jobs import load_handler_modules
 from modelworks.services.plane import ServicePlane
 from modelworks.settings import Settings
 from modelworks.storage import create_store
 from modelworks.storage.ownership import BucketOwnership, apply_bucket_setting
-from modelworks.training.status import TRAINING_JOB_KIND
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +66,12 @@ def create_app(settings: Settings) -> FastAPI:
         # and every other request (reads, /health) then queues behind the writers.
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_TOKENS
         stops: list[Callable[[], None]] = [service_plane.start()]
-        if settings.embedded_worker:
-            # Separate lanes: a long training job or auto-labeling run never holds up imports, exports
-            # or versions.
-            long_kinds = {TRAINING_JOB_KIND, INTELLIGENT_TASK_KIND}
-            stops.append(Worker(db, store, executor, settings, exclude_kinds=long_kinds).start_thread())
-            stops.append(Worker(db, store, executor, settings, kinds={INTELLIGENT_TASK_KIND}).start_thread())
-            for _ in range(settings.embedded_training_workers):
-                stops.append(Worker(db, store, executor, settings, kinds={TRAINING_JOB_KIND}).start_thread())
+        if settings.embedded_worker and settings.worker_process:
+            child = WorkerChild(settings)
+            stops.append(child.start())
+            app.state.worker_child = child
+        elif settings.embedded_worker:
+            stops += start_lanes(db, store, executor, settings)
         try:
             yield
         finally:

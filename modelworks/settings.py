@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     embedded_worker: bool = True
     """Run background worker loops inside ``serve``."""
+    worker_process: bool = True
+    """Run the embedded workers in a child process of the server (``modelworks worker --lanes``, started,
+    restarted and stopped by it) rather than in threads of the server: a task's CPU then never delays
+    requests through the interpreter lock. False keeps them in threads (the test servers do)."""
     embedded_training_workers: int = 1
     """How many training jobs the embedded workers run at once (beside the data-task worker)."""
     worker_poll_seconds: float = 0.5

@@ -71,6 +71,9 @@ def let_sandbox_users_through(home: Path) -> None:
 def run_server(home: Path, **settings_values: Any) -> Iterator[LiveServer]:
     let_sandbox_users_through(home)
     port = free_port()
+    # Workers in threads of the test server (serve's default is a child process): tests start many
+    # servers, and a thread starts at once.
+    settings_values.setdefault("worker_process", False)
     settings = Settings(home=home, port=port, worker_poll_seconds=0.05, **settings_values)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -60,11 +60,22 @@ def serve(
 
 
 @app.command()
-def worker(home: HomeOption = None) -> None:
+def worker(
+    home: HomeOption = None,
+    lanes: Annotated[
+        bool, typer.Option(help="Run the lanes of the embedded workers (what serve starts itself)")
+    ] = False,
+    parent: Annotated[int | None, typer.Option(help="Stop when this process is gone")] = None,
+) -> None:
     """Run a background worker process against the configured database and storage."""
+    _logging()
+    if lanes:
+        from modelworks.embedded import run_lanes_process
+
+        run_lanes_process(load_settings(home), parent)
+        return
     from modelworks.jobs import run_worker_process
 
-    _logging()
     run_worker_process(load_settings(home))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests._client import SignedClient
 from tests.conftest import free_port, wait_for
@@ -110,3 +112,43 @@ def _healthy(endpoint: str) -> bool:
 def _finished(client: SignedClient, dataset_id: str) -> dict[str, object] | None:
     task = client.get(f"/v2/{{project_id}}/datasets/{dataset_id}/import-tasks").json()["import_tasks"][0]
     return task if task["status"] in ("COMPLETED", "FAILED") else None
+
+
+def _worker_children(pid: int) -> list[psutil.Process]:
+    return [p for p in psutil.Process(pid).children() if "--lanes" in p.cmdline() and p.status() != "zombie"]
+
+
+def test_serve_runs_its_workers_in_a_child_process_it_restarts_and_stops(tmp_path: Path) -> None:
+    """``modelworks serve`` embeds its workers in a child process by default: tasks run there (their
+    worker id names its pid, not the server's), a child that dies is replaced, and stopping the server
+    stops the child."""
+    home = tmp_path / "home"
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with process([*MODELWORKS, "serve", "--port", str(port)], _env(home), tmp_path / "serve.log") as server:
+        wait_for(lambda: _healthy(endpoint), timeout=60)
+        (child,) = wait_for(lambda: _worker_children(server.pid), timeout=30)
+        creds = json.loads((home / "credentials.json").read_text())
+        client = SignedClient(endpoint, creds["ak"], creds["sk"], creds["project_id"])
+
+        def import_folder(name: str) -> dict[str, object]:
+            write_classification_folder(home / "storage" / "bkt" / name, {"a": 2, "b": 1})
+            body = {"dataset_name": name, "data_sources": [{"data_path": f"/bkt/{name}/"}]}
+            created = client.post("/v2/{project_id}/datasets", {**body, "work_path": f"/bkt/{name}-out/"})
+            assert created.status_code == 201, created.text
+            task = wait_for(lambda: _finished(client, created.json()["dataset_id"]), timeout=60)
+            assert task["status"] == "COMPLETED" and task["imported_sample_count"] == 3
+            return task
+
+        import_folder("first")
+        db = sqlite3.connect(home / "modelworks.db")
+        (worker_id,) = db.execute("SELECT worker_id FROM tasks WHERE kind = 'import'").fetchone()
+        assert worker_id.split(":")[1] == str(child.pid) != str(server.pid)
+
+        child.kill()
+        child.wait(10)
+        (second,) = wait_for(lambda: _worker_children(server.pid), timeout=30)
+        assert second.pid != child.pid
+        import_folder("second")
+        assert "starting another" in (tmp_path / "serve.log").read_text()
+    assert not second.is_running() or second.status() == "zombie"
