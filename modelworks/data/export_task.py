@@ -116,11 +116,14 @@ class ExportTask(TaskHandler):
                 total += 1
                 to_split += bool(record.annotations)
             return _version_records(ctx, dataset), total, to_split
-        where = export_filters(payload)
+        # Counted with label conditions as dataset-scoped IN (the matching ids are collected once from
+        # the label index), paged with them as correlated EXISTS: a page walks the listing index in
+        # order and stops at 1000 records, and on SQLite an IN would rebuild its list every page.
+        counting = export_filters(payload, dataset.id)
         with ctx.db.session(readonly=True) as session:
-            total = count_samples(session, dataset.id, where)
-            to_split = count_samples(session, dataset.id, [*where, labeled()])
-        return iter_records(ctx.db, dataset.id, where), total, to_split
+            total = count_samples(session, dataset.id, counting)
+            to_split = count_samples(session, dataset.id, [*counting, labeled()])
+        return iter_records(ctx.db, dataset.id, export_filters(payload)), total, to_split
 
     def on_failed(self, ctx: TaskContext, error: BaseException) -> None:
         ctx.store.delete_prefix(temp_dir(ctx.payload, ctx.task_id))

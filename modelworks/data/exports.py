@@ -66,8 +66,10 @@ def _format_name(raw: Any) -> str:
     return _ALIASES.get(raw.strip().upper(), raw.strip())
 
 
-def export_filters(payload: dict[str, Any]) -> list[ColumnElement[bool]]:
-    """SQL conditions selecting the samples an export covers (for an export of the live dataset)."""
+def export_filters(payload: dict[str, Any], dataset_id: str | None = None) -> list[ColumnElement[bool]]:
+    """SQL conditions selecting the samples an export covers (for an export of the live dataset).
+    With the dataset's ``dataset_id`` the label conditions are dataset-scoped IN instead of
+    correlated EXISTS (``search.any_of``): cheaper to count with, see ``export_task``."""
     params = payload["export_params"]
     where: list[ColumnElement[bool]] = []
     export_type = payload["export_type"]
@@ -80,7 +82,7 @@ def export_filters(payload: dict[str, Any]) -> list[ColumnElement[bool]]:
         where.append(Sample.id.in_(params["samples"]))
     conditions = params.get("search_conditions") or []
     if conditions:
-        where.append(search.any_of(conditions, "export_params.search_conditions"))
+        where.append(search.any_of(conditions, "export_params.search_conditions", dataset_id))
     return where
 
 

@@ -66,27 +66,34 @@ def parse_range(value: str, field: str) -> tuple[float, float]:
     return low, 1.0
 
 
-def score_filter(low: float | None, high: float | None) -> ColumnElement[bool]:
+def score_filter(low: float | None, high: float | None, dataset_id: str | None = None) -> ColumnElement[bool]:
+    """Samples with a label scored in [low, high]. With ``dataset_id`` it is a dataset-scoped IN
+    (evaluated once over the label index), not an EXISTS run for every sample."""
     if low is None and high is None:
         return true()
     label = aliased(SampleLabel)
-    where: list[ColumnElement[bool]] = [
-        label.sample_id == Sample.id,
-        label.dataset_id == Sample.dataset_id,
-        label.score.is_not(None),
-    ]
+    where: list[ColumnElement[bool]] = [label.score.is_not(None)]
     if low is not None:
         where.append(label.score >= low)
     if high is not None:
         where.append(label.score <= high)
-    return exists().where(*where)
+    return _labels_matching(label, where, dataset_id)
 
 
-def _search_label(raw: Any, field: str) -> ColumnElement[bool]:
+def _labels_matching(
+    label: Any, where: list[ColumnElement[bool]], dataset_id: str | None
+) -> ColumnElement[bool]:
+    """Samples having a label row (``label``, an alias of SampleLabel) that satisfies ``where``."""
+    if dataset_id is not None:
+        return Sample.id.in_(select(label.sample_id).where(label.dataset_id == dataset_id, *where))
+    return exists().where(label.sample_id == Sample.id, label.dataset_id == Sample.dataset_id, *where)
+
+
+def _search_label(raw: Any, field: str, dataset_id: str | None) -> ColumnElement[bool]:
     if not isinstance(raw, dict):
         raise InvalidArgument("must be an object", field=field)
     label = aliased(SampleLabel)
-    where: list[ColumnElement[bool]] = [label.sample_id == Sample.id, label.dataset_id == Sample.dataset_id]
+    where: list[ColumnElement[bool]] = []
     if raw.get("name"):
         where.append(label.name == str(raw["name"]))
     if raw.get("type") is not None:
@@ -103,10 +110,10 @@ def _search_label(raw: Any, field: str) -> ColumnElement[bool]:
             prop_conds.append(or_(*[expr == str(v) for v in values]))
     if prop_conds:
         where.append(or_(*prop_conds) if raw.get("op") == "OR" else and_(*prop_conds))
-    return exists().where(*where)
+    return _labels_matching(label, where, dataset_id)
 
 
-def _condition(raw: Any, field: str) -> ColumnElement[bool]:
+def _condition(raw: Any, field: str, dataset_id: str | None) -> ColumnElement[bool]:
     if not isinstance(raw, dict):
         raise InvalidArgument("must be an object", field=field)
     conds: list[ColumnElement[bool]] = []
@@ -115,14 +122,16 @@ def _condition(raw: Any, field: str) -> ColumnElement[bool]:
         items = label_list.get("labels") if isinstance(label_list, dict) else None
         if not isinstance(items, list):
             raise InvalidArgument("must be an object with 'labels'", field=f"{field}.label_list")
-        parts = [_search_label(item, f"{field}.label_list.labels[{i}]") for i, item in enumerate(items)]
+        parts = [
+            _search_label(item, f"{field}.label_list.labels[{i}]", dataset_id) for i, item in enumerate(items)
+        ]
         conds.append(or_(*parts) if label_list.get("op") == "OR" else and_(*parts))
     if raw.get("labeler"):
         label = aliased(SampleLabel)
         conds.append(
             or_(
                 Sample.labeler == raw["labeler"],
-                exists().where(label.sample_id == Sample.id, label.labeler == raw["labeler"]),
+                _labels_matching(label, [label.labeler == raw["labeler"]], dataset_id),
             )
         )
     if raw.get("sample_name"):
@@ -137,7 +146,7 @@ def _condition(raw: Any, field: str) -> ColumnElement[bool]:
         else:
             conds.append(Sample.sample_time >= now_ms() - days * _DAY_MS)
     if raw.get("score") not in (None, ""):
-        conds.append(score_filter(*parse_range(raw["score"], f"{field}.score")))
+        conds.append(score_filter(*parse_range(raw["score"], f"{field}.score"), dataset_id))
     if raw.get("hard") not in (None, ""):
         hard = str(raw["hard"]).lower() in ("1", "true")
         conds.append(Sample.hard == (1 if hard else 0))
@@ -181,11 +190,18 @@ def parse_conditions(value: Any, field: str = "search_conditions") -> list[Any]:
     return value
 
 
-def all_of(conditions: list[Any], field: str = "search_conditions") -> ColumnElement[bool]:
-    return and_(true(), *[_condition(c, f"{field}[{i}]") for i, c in enumerate(conditions)])
+def all_of(
+    conditions: list[Any], field: str = "search_conditions", dataset_id: str | None = None
+) -> ColumnElement[bool]:
+    """All conditions hold. Pass ``dataset_id`` (the samples' dataset) whenever the query is scoped to
+    one dataset: label conditions then become IN over the label index instead of a per-sample EXISTS."""
+    return and_(true(), *[_condition(c, f"{field}[{i}]", dataset_id) for i, c in enumerate(conditions)])
 
 
-def any_of(conditions: list[Any], field: str = "search_conditions") -> ColumnElement[bool]:
+def any_of(
+    conditions: list[Any], field: str = "search_conditions", dataset_id: str | None = None
+) -> ColumnElement[bool]:
+    """Any condition holds; ``dataset_id`` as for ``all_of``."""
     if not conditions:
         return true()
-    return or_(*[_condition(c, f"{field}[{i}]") for i, c in enumerate(conditions)])
+    return or_(*[_condition(c, f"{field}[{i}]", dataset_id) for i, c in enumerate(conditions)])
