@@ -104,7 +104,20 @@ def create_samples(
 def update_samples(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
 ) -> dict[str, Any]:
-    dataset = get_dataset(session, project_id, dataset_id, for_update=True)
+    # A label update needs the dataset to stay as it is while it runs (not deleted, same label set),
+    # not to exclude other label updates: those are kept apart by the sample rows' own FOR UPDATE and
+    # sample_version. On PostgreSQL FOR KEY SHARE conflicts with the FOR UPDATE that every
+    # dataset-level write takes (label set changes, imports, sample deletion, publishing, deletion),
+    # but neither with another label update's KEY SHARE nor with the short NO KEY UPDATE that writes
+    # data_update_time at commit, so concurrent label updates no longer queue for each other's whole
+    # transaction. Locked first, then read: the dataset is read as it is once the lock is held.
+    # SQLite has no row locks: its writers queue on the database write lock, as before.
+    session.execute(
+        select(Dataset.id)
+        .where(Dataset.id == dataset_id, Dataset.project_id == project_id)
+        .with_for_update(key_share=True)
+    )
+    dataset = get_dataset(session, project_id, dataset_id)
     return {
         "success": True,
         "results": service.update_sample_labels(session, dataset, body, principal.user_name),

@@ -8,11 +8,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from modelworks.data import search
-from modelworks.data.constants import STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
+from modelworks.data.constants import STATE_TO_STATUS, STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.db import now_ms
 from modelworks.errors import Conflict, InvalidArgument, NotFound
@@ -119,16 +119,23 @@ def list_samples(
     if label_name:
         where.append(search.label_filter(label_name, label_type, dataset.id))
     if low_score is not None or high_score is not None:
-        where.append(search.score_filter(low_score, high_score))
+        where.append(search.score_filter(low_score, high_score, dataset.id))
     if sample_type is not None:
         where.append(Sample.sample_type == sample_type)
-    where.append(search.all_of(search.parse_conditions(search_conditions)))
-    only_label = (
-        label_name
-        and not (sample_state or low_score is not None or high_score is not None or sample_type is not None)
-        and not search.parse_conditions(search_conditions)
+    conditions = search.parse_conditions(search_conditions)
+    where.append(search.all_of(conditions, dataset_id=dataset.id))
+    other_filters = bool(
+        low_score is not None or high_score is not None or sample_type is not None or conditions
     )
-    if only_label:
+    kept = (
+        status_counts(session, dataset.id)
+        if not (label_name or other_filters) and (not sample_state or sample_state in STATE_TO_STATUS)
+        else None
+    )
+    if kept is not None:
+        # Only the state filter, if any: the counts the triggers keep answer it (SQLite).
+        total = kept.get(STATE_TO_STATUS[sample_state], 0) if sample_state else sum(kept.values())
+    elif label_name and not (sample_state or other_filters):
         # Counted on the label index alone, without visiting the samples.
         count_query = select(func.count(SampleLabel.sample_id.distinct())).where(
             SampleLabel.dataset_id == dataset.id, SampleLabel.name == label_name
@@ -151,6 +158,36 @@ def list_samples(
         return total, []
     by_id = {s.id: s for s in session.scalars(select(Sample).where(Sample.id.in_(ids)))}
     return total, [by_id[i] for i in ids if i in by_id]
+
+
+_COUNT_TRIGGERS = (
+    "sample_status_counts_insert",
+    "sample_status_counts_delete",
+    "sample_status_counts_update",
+)
+
+
+def status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
+    """The dataset's number of samples by status, exact, from ``sample_status_counts``: triggers
+    (migration 0009) update it in the same transaction as every insert, delete or status change of
+    a sample. None where those triggers are not there -- PostgreSQL, where they would make
+    concurrent label updates queue on the counter rows, or a schema not built by the migrations --
+    and the caller counts the samples instead. The triggers are looked up each time, in the same
+    read transaction as the counts: a later migration that rebuilt the table without them must make
+    the lists slower, never wrong."""
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    names = ", ".join(f"'{name}'" for name in _COUNT_TRIGGERS)
+    present = session.scalar(
+        text(f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})")
+    )
+    if present != len(_COUNT_TRIGGERS):
+        return None
+    rows = session.execute(
+        text("SELECT status, n FROM sample_status_counts WHERE dataset_id = :dataset_id"),
+        {"dataset_id": dataset_id},
+    )
+    return {status: n for status, n in rows if n}
 
 
 def refresh_status(session: Session, sample_ids: Iterable[str]) -> None:
@@ -312,7 +349,9 @@ def update_sample_labels(
         sample.update_time = now
     session.flush()
     refresh_status(session, ids)
-    dataset.data_update_time = now
+    # Label updates of one dataset may commit in any order (they do not lock each other out on the
+    # dataset row, see api/samples.py): the time only moves forward.
+    dataset.data_update_time = case((Dataset.data_update_time < now, now), else_=Dataset.data_update_time)
     return [{"success": True, "sample_id": sid} for sid in ids]
 
 

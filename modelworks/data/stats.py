@@ -8,17 +8,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelworks.data import labels as label_service
-from modelworks.data.constants import STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
+from modelworks.data.constants import STATE_TO_STATUS, STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
 from modelworks.data.datasets import inner_paths
 from modelworks.data.models import Dataset, Sample
+from modelworks.data.samples import status_counts
 from modelworks.data.search import state_filter
 
 
 def dataset_stats(session: Session, dataset: Dataset, sample_state: str | None = None) -> dict[str, Any]:
     where = [Sample.dataset_id == dataset.id, state_filter(sample_state)]
-    by_status = dict(
-        session.execute(select(Sample.status, func.count()).where(*where).group_by(Sample.status)).all()
-    )
+    kept = status_counts(session, dataset.id) if not sample_state or sample_state in STATE_TO_STATUS else None
+    if kept is not None:
+        wanted = STATE_TO_STATUS.get(sample_state or "")
+        by_status = {s: n for s, n in kept.items() if wanted is None or s == wanted}
+    else:
+        by_status = dict(
+            session.execute(select(Sample.status, func.count()).where(*where).group_by(Sample.status)).all()
+        )
     total = sum(by_status.values())
     hard = session.scalar(select(func.count()).select_from(Sample).where(*where, Sample.hard == 1)) or 0
     counts = label_service.label_counts(session, dataset)
