@@ -390,8 +390,9 @@ class _Build:
         self.requirements = requirements
         self.missing = ", ".join(missing)  # what messages name: the server has the others
         self.env = {k: v for k, v in env.items() if k not in _PIP_PLACEMENT}
-        # A sandbox user has no home of its own (pip keeps its cache there): the environments' directory.
-        self.env.setdefault("HOME", str(staging.parent))
+        # A sandbox user has no home of its own (pip and build tools write below it): one in the staging
+        # directory, removed before the environment is renamed into place.
+        self.env.setdefault("HOME", str(staging / ".home"))
         self.deadline = deadline
         self.check = check
         self.note = note
@@ -424,6 +425,7 @@ class _Build:
             "interpreter": sys.executable,
         }
         (self.staging / ENVIRONMENT_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        shutil.rmtree(self.staging / ".home", ignore_errors=True)
         return True
 
     def _shadowed(self, chosen: dict[str, str]) -> dict[str, str]:
