@@ -314,7 +314,13 @@ def update_sample_labels(
     found = {
         s.id: s
         for s in session.scalars(
-            select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(ids)).with_for_update()
+            # In id order: label updates no longer exclude each other on the dataset row
+            # (api/samples.py), and two of them locking shared samples in different orders would
+            # deadlock; PostgreSQL locks the rows as the sort returns them.
+            select(Sample)
+            .where(Sample.dataset_id == dataset.id, Sample.id.in_(ids))
+            .order_by(Sample.id)
+            .with_for_update()
         )
     }
     stale = []
