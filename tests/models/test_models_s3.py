@@ -54,7 +54,8 @@ def test_a_package_on_s3_is_published_copied_and_deleted(
     stored = parse_obs_path(f"/modelworks-system/models/{model_id}/model/")
     # The copy records the requirements; what pip installed stays on the server's host.
     assert sorted(store.list_keys(stored)) == sorted([*files, REQUIREMENTS_FILE])
-    assert len(list((live.home / ENVIRONMENTS_DIR).glob("*/packages/mwtriple"))) == 1
+    # Below the project's sandbox user's directory (compute.sandbox).
+    assert len(list((live.settings.sandbox_root / ENVIRONMENTS_DIR).glob("*/*/packages/mwtriple"))) == 1
     local = download_package(store, stored, tmp_path / "model")
     assert load_model(local).predict({"x": 1}) == {"x": 1}
 
