@@ -67,6 +67,14 @@ def let_sandbox_users_through(home: Path) -> None:
             parent.chmod(stat.S_IMODE(info.st_mode) | 0o011)
 
 
+@pytest.fixture(autouse=True)
+def sandbox_beside_the_tests_home(request: pytest.FixtureRequest) -> None:
+    """Test setup: a server a test builds on its ``tmp_path`` without ``run_server`` keeps its sandbox
+    beside its home too (``<home>.sandbox`` in the test's directory), not in ``/var/tmp``."""
+    if "tmp_path" in request.fixturenames:
+        let_sandbox_users_through(request.getfixturevalue("tmp_path") / "home")
+
+
 @contextmanager
 def run_server(home: Path, **settings_values: Any) -> Iterator[LiveServer]:
     let_sandbox_users_through(home)
