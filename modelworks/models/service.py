@@ -247,7 +247,8 @@ def _delete_one(session: Session, store: ObjectStore, model: Model) -> None:
     session.delete(model)
     session.flush()
     try:
-        store.delete_prefix(stored_model_root(model.id))
+        # The server's copy in its system bucket (the project's store cannot reach it).
+        store.unrestricted().delete_prefix(stored_model_root(model.id))
     except (ModelworksError, OSError):
         log.warning("the stored package of model %s could not be deleted", model.id, exc_info=True)
 

@@ -110,7 +110,6 @@ async def log_content(
     task_id: str,
     request: Request,
     session: SessionDep,
-    store: StoreDep,
     settings: SettingsDep,
     Expires: int | None = None,  # noqa: N803  (the query names of a signed URL)
     Signature: str | None = None,  # noqa: N803
@@ -122,6 +121,9 @@ async def log_content(
         logs.check_signature(secret, project_id, training_job_id, task_id, Expires, Signature)
     else:
         await authenticate(request, session, settings, project_id)
+    # The project's view of storage (a signed URL carries no credentials, so not StoreDep): a log
+    # exported to a bucket the project no longer reaches is not served.
+    store = request.app.state.buckets.scoped(project_id)
     # The database and the log files block: off the event loop.
     return await run_in_threadpool(
         _log_content, session, store, settings, project_id, training_job_id, task_id, disposition
