@@ -25,6 +25,7 @@ from modelworks.data.ingest import ensure_labels, insert_samples
 from modelworks.data.labels import default_label_type
 from modelworks.data.models import Dataset, DatasetLabel
 from modelworks.data.records import BadRecord, RecordSample, insert_record_samples, sample_from_record
+from modelworks.data.samples import status_counts
 from modelworks.errors import InvalidArgument, NotFound
 from modelworks.formats import Importer, ItemError, Record, detect_format, importer
 from modelworks.jobs import TaskContext
@@ -144,6 +145,8 @@ class _AnnotatedImport:
             dataset = session.get(Dataset, self.dataset.id)
             if dataset is not None and dataset.status == STATUS_CREATING:
                 dataset.status = STATUS_NORMAL
+            # One delta row per sample imported (PostgreSQL): summed here, not by the next list request.
+            status_counts(session, self.dataset.id)
         return {
             "total_file_count": max(self.total, self.done),
             "finished_file_count": max(self.total, self.done),

@@ -133,7 +133,7 @@ def list_samples(
         else None
     )
     if kept is not None:
-        # Only the state filter, if any: the counts the triggers keep answer it (SQLite).
+        # Only the state filter, if any: the counts the triggers keep answer it.
         total = kept.get(STATE_TO_STATUS[sample_state], 0) if sample_state else sum(kept.values())
     elif label_name and not (sample_state or other_filters):
         # Counted on the label index alone, without visiting the samples.
@@ -168,14 +168,18 @@ _COUNT_TRIGGERS = (
 
 
 def status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
-    """The dataset's number of samples by status, exact, from ``sample_status_counts``: triggers
-    (migration 0009) update it in the same transaction as every insert, delete or status change of
-    a sample. None where those triggers are not there -- PostgreSQL, where they would make
-    concurrent label updates queue on the counter rows, or a schema not built by the migrations --
-    and the caller counts the samples instead. The triggers are looked up each time, in the same
-    read transaction as the counts: a later migration that rebuilt the table without them must make
-    the lists slower, never wrong."""
-    if session.get_bind().dialect.name != "sqlite":
+    """The dataset's number of samples by status, exact, kept by triggers in the same transaction as
+    every insert, delete or status change of a sample: on SQLite ``sample_status_counts`` (migration
+    0009), on PostgreSQL the sums of ``sample_status_deltas`` (migration 0010, insert-only deltas, so
+    concurrent writers never queue on a shared row; compacted here when a dataset has more than
+    ``COMPACT_ABOVE`` rows). None where those triggers are not there (a schema not built by the
+    migrations), and the caller counts the samples instead. The triggers are looked up each time, in
+    the same transaction as the counts: a later migration that rebuilt the table without them must
+    make the lists slower, never wrong."""
+    backend = session.get_bind().dialect.name
+    if backend == "postgresql":
+        return _pg_status_counts(session, dataset_id)
+    if backend != "sqlite":
         return None
     names = ", ".join(f"'{name}'" for name in _COUNT_TRIGGERS)
     present = session.scalar(
@@ -188,6 +192,73 @@ def status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
         {"dataset_id": dataset_id},
     )
     return {status: n for status, n in rows if n}
+
+
+_DELTA_TRIGGERS = (
+    "sample_status_deltas_insert",
+    "sample_status_deltas_delete",
+    "sample_status_deltas_update",
+)
+
+# A dataset's delta rows are compacted by the read that finds more than this many.
+COMPACT_ABOVE = 64
+
+
+def _pg_status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
+    names = ", ".join(f"'{name}'" for name in _DELTA_TRIGGERS)
+    present = session.scalar(
+        text(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('samples')"
+            f" AND NOT tgisinternal AND tgenabled <> 'D' AND tgname IN ({names})"
+        )
+    )
+    if present != len(_DELTA_TRIGGERS):
+        return None
+    rows = session.execute(
+        text(
+            "SELECT status, sum(n), count(*) FROM sample_status_deltas"
+            " WHERE dataset_id = :dataset_id GROUP BY status"
+        ),
+        {"dataset_id": dataset_id},
+    ).all()
+    if sum(count for _, _, count in rows) > COMPACT_ABOVE:
+        # The sums do not change: the compaction only rewrites rows this statement's snapshot saw.
+        compact_status_deltas(session, dataset_id)
+    return {status: int(n) for status, n, _ in rows if n}
+
+
+def compact_status_deltas(session: Session, dataset_id: str) -> bool:
+    """Replace the dataset's rows of ``sample_status_deltas`` (PostgreSQL) by one row per status
+    holding their sum (none where it is 0), in one statement, in the caller's transaction; False
+    (and nothing done) when another transaction is compacting the same dataset.
+
+    Why the sums stay exact whatever runs beside it (READ COMMITTED): the DELETE removes exactly the
+    rows visible in its statement's snapshot, and the INSERT writes back the sums of exactly those
+    rows (``moved`` is what the DELETE returned), so for every snapshot the total is unchanged:
+    before this transaction commits others see the old rows, afterwards the summed ones, atomically.
+    Delta rows that other transactions insert meanwhile (uncommitted, or committed after the
+    snapshot) are not in the snapshot, so they are neither deleted nor summed: they stay, and still
+    count once. Writers only ever insert, so the only other transaction that could delete the same
+    rows is another compaction of the dataset, and ``pg_try_advisory_xact_lock`` (held to the end of
+    the transaction, i.e. until the rewritten rows are committed or rolled back) rules that out
+    without waiting: whoever does not get it skips, the rows wait for the next read."""
+    params = {"dataset_id": dataset_id}
+    locked = session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(hashtext('sample_status_deltas'), hashtext(:dataset_id))"),
+        params,
+    )
+    if not locked:
+        return False
+    session.execute(
+        text(
+            "WITH moved AS (DELETE FROM sample_status_deltas WHERE dataset_id = :dataset_id"
+            " RETURNING status, n)"
+            " INSERT INTO sample_status_deltas (dataset_id, status, n)"
+            " SELECT :dataset_id, status, sum(n) FROM moved GROUP BY status HAVING sum(n) <> 0"
+        ),
+        params,
+    )
+    return True
 
 
 def refresh_status(session: Session, sample_ids: Iterable[str]) -> None:

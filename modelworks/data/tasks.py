@@ -12,6 +12,7 @@ from modelworks.data.indexing import IndexedSample, UnreadableFile, index_file, 
 from modelworks.data.ingest import ensure_labels, insert_samples
 from modelworks.data.manifest_import import run_annotated_import
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
+from modelworks.data.samples import status_counts
 from modelworks.errors import InvalidArgument, NotFound
 from modelworks.jobs import TaskContext, TaskHandler, register
 from modelworks.storage import ObjectInfo, parse_obs_path
@@ -111,6 +112,8 @@ class ImportTask(TaskHandler):
             dataset = session.get(Dataset, dataset_id)
             if dataset is not None and dataset.status == STATUS_CREATING:
                 dataset.status = STATUS_NORMAL
+            # One delta row per sample imported (PostgreSQL): summed here, not by the next list request.
+            status_counts(session, dataset_id)
         return {
             "total_file_count": len(files),
             "finished_file_count": len(files),
