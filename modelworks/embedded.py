@@ -141,50 +141,14 @@ class WorkerChild:
             process.wait(5)
 
 
-def watch_parent(parent_pid: int, stop: threading.Event) -> None:
-    """In the child: set ``stop`` once the server that started it is gone."""
-
-    def run() -> None:
-        while not stop.wait(1.0):
-            if os.getppid() != parent_pid:
-                log.warning("the server (process %d) is gone; the background workers stop", parent_pid)
-                stop.set()
-
-    threading.Thread(target=run, name="parent-watch", daemon=True).start()
-
-
 def run_lanes_process(settings: Settings, parent_pid: int | None) -> None:
     """``modelworks worker --lanes``: the lanes of :func:`start_lanes` in this process, until SIGTERM
     or SIGINT (running tasks are requeued at their next progress call) or, with ``parent_pid``, until
-    that process is gone."""
-    from modelworks.compute import create_executor
-    from modelworks.db import Database
+    that process is gone. The server migrated the database already."""
     from modelworks.iam.secrets import install as install_secrets
-    from modelworks.jobs import load_handler_modules
-    from modelworks.storage import create_store
+    from modelworks.jobs import run_worker_process
 
-    db = Database(settings.database_url)
-    install_secrets(db, settings)  # tasks that sign content URLs or open sealed keys need the key
-    load_handler_modules(settings)
-    store = create_store(settings)
-    executor = create_executor(settings)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("background workers got signal %d; stopping", signum)
-        stop.set()
-        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
-    if parent_pid is not None:
-        watch_parent(parent_pid, stop)
-    stops = start_lanes(db, store, executor, settings)
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        for stop_lane in stops:
-            stop_lane()
-        executor.shutdown()
-        db.dispose()
+    # Tasks that sign content URLs or open sealed keys need the secrets key.
+    run_worker_process(
+        settings, migrate=False, start_workers=start_lanes, prepare=install_secrets, parent_pid=parent_pid
+    )
