@@ -44,6 +44,22 @@ class LiveServer:
         c = self.credentials
         return SignedClient(self.endpoint, ak or c["ak"], sk or c["sk"], project_id or c["project_id"])
 
+    def new_project(self, domain: str, user: str, project: str) -> SignedClient:
+        """A signed client of a new project with a new member (``user``, in ``domain``, created if
+        new) and an access key of its own: another tenant of the same installation."""
+        from modelworks.db import Database
+        from modelworks.iam import service as iam
+
+        db = Database(self.settings.database_url)
+        with db.session() as session:
+            member, _ = iam.create_user(session, domain, user)
+            created = iam.create_project(session, domain, project)
+            iam.add_member(session, member, created)
+            key = iam.create_access_key(session, member)
+            client = SignedClient(self.endpoint, key.ak, key.sk, created.id)
+        db.dispose()
+        return client
+
     def token_client(self) -> TokenClient:
         response = get_token(self.endpoint, self.credentials)
         assert response.status_code == 201, response.text

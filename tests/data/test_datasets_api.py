@@ -324,9 +324,6 @@ def test_label_rename_and_delete_policies(live: LiveServer) -> None:
 
 
 def test_projects_never_see_each_others_datasets(live: LiveServer) -> None:
-    from modelworks.db import Database
-    from modelworks.iam import service as iam
-
     write_classification_folder(live.storage_root / "b" / "in", {"a": 2})
     client = live.signed()
     dataset_id = create_dataset(
@@ -337,14 +334,7 @@ def test_projects_never_see_each_others_datasets(live: LiveServer) -> None:
         work_path_type=0,
     )
     wait_import(client, dataset_id)
-    db = Database(live.settings.database_url)
-    with db.session() as session:
-        user, _ = iam.create_user(session, "modelworks", "erin")
-        project = iam.create_project(session, "modelworks", "team-b")
-        iam.add_member(session, user, project)
-        key = iam.create_access_key(session, user)
-        other = SignedClient(live.endpoint, key.ak, key.sk, project.id)
-    db.dispose()
+    other = live.new_project("modelworks", "erin", "team-b")
     assert other.get(DS).json() == {"total_number": 0, "datasets": []}
     for path in (f"{DS}/{dataset_id}", f"{DS}/{dataset_id}/data-annotations/samples"):
         response = other.get(path)

@@ -14,8 +14,6 @@ import pytest
 from huaweicloudsdkmodelarts.v1 import JobAlgorithm, JobEngine
 from sqlalchemy.orm import Session
 
-from modelworks import iam
-from modelworks.db import Database
 from modelworks.serving.runtime import load_model
 from modelworks.training.builtin.package import runtime as training_runtime
 from tests._client import SignedClient
@@ -339,15 +337,7 @@ def test_a_name_and_version_are_unique_in_a_project(shared_server: LiveServer, s
 
 
 def other_project(server: LiveServer) -> SignedClient:
-    db = Database(server.settings.database_url)
-    with db.session() as session:
-        user, _ = iam.service.create_user(session, "modelworks", "erin")
-        project = iam.service.create_project(session, "modelworks", "team-b")
-        iam.service.add_member(session, user, project)
-        key = iam.service.create_access_key(session, user)
-        other = SignedClient(server.endpoint, key.ak, key.sk, project.id)
-    db.dispose()
-    return other
+    return server.new_project("modelworks", "erin", "team-b")
 
 
 def test_another_projects_models_are_invisible(server: LiveServer, client: SignedClient) -> None:

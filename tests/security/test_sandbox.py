@@ -18,14 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import JobAlgorithm, ModelArtsClient
 
 from modelworks.compute.sandbox import NONE, UID, Sandbox, SharedUserCodeRefused
 from modelworks.db import Database
-from modelworks.iam import service as iam
 from modelworks.settings import Settings
 from modelworks.storage import create_store
 from modelworks.storage.ownership import assign_bucket
@@ -34,7 +31,7 @@ from tests.conftest import LiveServer
 from tests.models._packages import create, put_package, wait_published
 from tests.services._packages import deploy, model_config, realtime_body, wait_status
 from tests.training._jobs import create_job, job_request, obs_output, preview, put_files, wait_phase
-from tests.training._sdk import build_client
+from tests.training._sdk import build_client, sdk_of
 
 PLANTED = "planted-secret-5f1c0e"
 OUTSIDE = "outside-content-93ab7d"
@@ -111,24 +108,9 @@ class Project:
 
 
 def second_project(server: LiveServer) -> Project:
-    db = Database(server.settings.database_url)
-    with db.session() as session:
-        user, _ = iam.create_user(session, "second-account", "bob")
-        project = iam.create_project(session, "second-account", "second")
-        iam.add_member(session, user, project)
-        key = iam.create_access_key(session, user)
-        project_id, ak, sk = project.id, key.ak, key.sk
-    db.dispose()
-    config = HttpConfig.get_default_config()
-    config.timeout = (10, 60)
-    client = (
-        ModelArtsClient.new_builder()
-        .with_http_config(config)
-        .with_credentials(BasicCredentials(ak, sk, project_id))
-        .with_endpoints([server.endpoint])
-        .build()
-    )
-    return Project(project_id, ak, sk, client, server.signed(project_id=project_id, ak=ak, sk=sk))
+    signed = server.new_project("second-account", "bob", "second")
+    c = signed.credentials
+    return Project(signed.project_id, c.ak, c.sk, sdk_of(signed), signed)
 
 
 def first_project(server: LiveServer) -> Project:

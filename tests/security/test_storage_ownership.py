@@ -23,17 +23,15 @@ import pytest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkmodelarts.v1 import (
     JobAlgorithm,
-    ModelArtsClient,
 )
 
 from modelworks.db import Database
-from modelworks.iam import service as iam
 from modelworks.storage import S3ObjectStore, parse_obs_path
 from tests._client import SignedClient
 from tests.conftest import LiveServer, S3Endpoint, run_server, wait_for
 from tests.data._assets import image_bytes
 from tests.training._jobs import QUICK, job_request, obs_input, obs_output, put_files
-from tests.training._sdk import build_client
+from tests.training._sdk import sdk_of
 
 DS = "/v2/{project_id}/datasets"
 BUCKETS = "/v2/{project_id}/buckets"
@@ -57,18 +55,6 @@ class World:
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _second_domain_project(server: LiveServer) -> SignedClient:
-    db = Database(server.settings.database_url)
-    with db.session() as session:
-        user, _ = iam.create_user(session, "acme", "mallory")
-        project = iam.create_project(session, "acme", "acme-b")
-        iam.add_member(session, user, project)
-        key = iam.create_access_key(session, user)
-        client = SignedClient(server.endpoint, key.ak, key.sk, project.id)
-    db.dispose()
-    return client
-
-
 def _dataset(client: SignedClient, name: str, data: str, work: str) -> str:
     response = client.post(
         DS,
@@ -84,7 +70,7 @@ def _dataset(client: SignedClient, name: str, data: str, work: str) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with run_server(tmp_path_factory.mktemp("ownership") / "home") as server:
         a = server.signed()
-        b = _second_domain_project(server)
+        b = server.new_project("acme", "mallory", "acme-b")
         # A creates its bucket through the API (two projects exist, the bucket does not yet).
         created = a.post(BUCKETS, {"bucket_name": "bkt2"})
         assert created.status_code == 201, created.text
@@ -216,22 +202,11 @@ def test_intelligent_task_outputs_are_checked_when_the_task_is_created(world: Wo
     assert world.a.get(tasks).json()["total_count"] == 0
 
 
-def _sdk_for(world: World, client: SignedClient) -> ModelArtsClient:
-    sdk = build_client(world.server)
-    credentials = sdk.get_credentials()
-    credentials.ak, credentials.sk, credentials.project_id = (
-        client.credentials.ak,
-        client.credentials.sk,
-        client.project_id,
-    )
-    return sdk
-
-
 def test_training_jobs_cannot_read_or_write_another_projects_bucket_or_the_system_bucket(
     world: World,
 ) -> None:
     put_files(world.server, "/bkt-b/code/", {"train.py": QUICK})
-    sdk = _sdk_for(world, world.b)
+    sdk = sdk_of(world.b)
     cases = [
         ([obs_input("data_url", "/bkt2/private/")], [], "algorithm.inputs[0].remote.obs.obs_url"),
         ([], [obs_output("train_url", "/bkt2/model/")], "algorithm.outputs[0].remote.obs.obs_url"),
@@ -383,7 +358,7 @@ def test_buckets_belong_to_projects_on_s3_too(server_factory, s3_endpoint: S3End
         storage_access_key=s3_endpoint.access_key,
         storage_secret_key=s3_endpoint.secret_key,
     )
-    a, b = server.signed(), _second_domain_project(server)
+    a, b = server.signed(), server.new_project("acme", "mallory", "acme-b")
     assert a.post(BUCKETS, {"bucket_name": bucket}).status_code == 201
     store.write(parse_obs_path(f"/{bucket}/private/secret.png"), SECRET)
     _dataset(a, "a-data", f"/{bucket}/private/", f"/{bucket}/work/")

@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from modelworks import iam
-from modelworks.db import Database
 from tests._client import SignedClient
 from tests._pg import fresh_database
 from tests.conftest import LiveServer, run_server, wait_for
@@ -67,15 +65,7 @@ def echo2(client: SignedClient, server: LiveServer) -> str:
 
 def other_project(server: LiveServer) -> SignedClient:
     """A signed client of a second project, with a user and access key of its own."""
-    db = Database(server.settings.database_url)
-    with db.session() as session:
-        user, _ = iam.service.create_user(session, "modelworks", "erin")
-        project = iam.service.create_project(session, "modelworks", "team-b")
-        iam.service.add_member(session, user, project)
-        key = iam.service.create_access_key(session, user)
-        other = SignedClient(server.endpoint, key.ak, key.sk, project.id)
-    db.dispose()
-    return other
+    return server.new_project("modelworks", "erin", "team-b")
 
 
 def refused(response: httpx.Response, status: int, code: str) -> str:

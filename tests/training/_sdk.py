@@ -11,6 +11,7 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import ModelArtsClient
 
+from tests._client import SignedClient
 from tests.conftest import LiveServer
 
 _NATIVE = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
@@ -18,17 +19,28 @@ _NATIVE = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
 
 def build_client(server: LiveServer) -> ModelArtsClient:
     """The SDK client exactly as a user builds it, with only the endpoint overridden."""
+    c = server.credentials
+    return sdk_client(server.endpoint, c["ak"], c["sk"], c["project_id"])
+
+
+def sdk_client(endpoint: str, ak: str, sk: str, project_id: str) -> ModelArtsClient:
+    """The SDK client of these credentials, as a user builds it, with only the endpoint overridden."""
     config = HttpConfig.get_default_config()
     config.ignore_ssl_verification = True  # the test server speaks plain http
     config.timeout = (10, 60)
-    c = server.credentials
     return (
         ModelArtsClient.new_builder()
         .with_http_config(config)
-        .with_credentials(BasicCredentials(c["ak"], c["sk"], c["project_id"]))
-        .with_endpoints([server.endpoint])
+        .with_credentials(BasicCredentials(ak, sk, project_id))
+        .with_endpoints([endpoint])
         .build()
     )
+
+
+def sdk_of(client: SignedClient) -> ModelArtsClient:
+    """The SDK client with the credentials of a signed test client."""
+    c = client.credentials
+    return sdk_client(client.endpoint, c.ak, c.sk, client.project_id)
 
 
 def model_problems(data: Any, type_name: str, path: str = "$") -> list[str]:

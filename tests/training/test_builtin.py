@@ -19,9 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import (
     Algorithm,
     AlgorithmJobConfig,
@@ -39,8 +37,6 @@ from huaweicloudsdkmodelarts.v1 import (
 )
 from PIL import Image
 
-from modelworks.db import Database
-from modelworks.iam import service as iam
 from modelworks.ml.detection import Box
 from modelworks.serving.runtime import load_model
 from tests._client import SignedClient
@@ -62,7 +58,7 @@ from tests.training._jobs import (
     put_files,
     wait_phase,
 )
-from tests.training._sdk import call
+from tests.training._sdk import call, sdk_of
 
 BUILTINS = {
     "builtin-image-classification": "image_classification",
@@ -100,24 +96,8 @@ def refused(call_it: Any, status: int, code: str) -> str:
 
 def other_project_client(server: LiveServer) -> tuple[ModelArtsClient, SignedClient]:
     """An SDK client and a signed HTTP client of a second project, with a user of its own."""
-    db = Database(server.settings.database_url)
-    with db.session() as session:
-        user, _ = iam.create_user(session, "modelworks", "erin")
-        project = iam.create_project(session, "modelworks", "team-b")
-        iam.add_member(session, user, project)
-        key = iam.create_access_key(session, user)
-        ak, sk, project_id = key.ak, key.sk, project.id
-    db.dispose()
-    config = HttpConfig.get_default_config()
-    config.ignore_ssl_verification = True
-    sdk = (
-        ModelArtsClient.new_builder()
-        .with_http_config(config)
-        .with_credentials(BasicCredentials(ak, sk, project_id))
-        .with_endpoints([server.endpoint])
-        .build()
-    )
-    return sdk, SignedClient(server.endpoint, ak, sk, project_id)
+    other = server.new_project("modelworks", "erin", "team-b")
+    return sdk_of(other), other
 
 
 def test_builtins_are_listed_flagged_and_protected(server: LiveServer, client: ModelArtsClient) -> None:
