@@ -371,3 +371,22 @@ def test_buckets_belong_to_projects_on_s3_too(server_factory, s3_endpoint: S3End
         _refused(b.post(DS, body), "data_sources[0].data_path")
     assert b.get(DS).json()["datasets"] == []
     assert store.read(parse_obs_path(f"/{bucket}/private/secret.png")) == SECRET
+
+
+def test_only_the_owner_shares_or_gives_up_a_bucket_and_bad_input_names_the_field(world: World) -> None:
+    a, b = world.a, world.b
+    for response in (
+        b.put(f"{BUCKETS}/bkt2/shares/{b.project_id}", {"access": "read-write"}),
+        b.delete(f"{BUCKETS}/bkt2"),
+        b.get(f"{BUCKETS}/bkt2/shares"),
+    ):
+        assert (response.status_code, response.json()["error_code"]) == (404, "ModelArts.4311")
+    assert a.get(f"{BUCKETS}/bkt2/shares").json()["total"] == 0  # nothing was shared
+    refused = a.put(f"{BUCKETS}/bkt2/shares/{b.project_id}", {"access": "everything"})
+    assert refused.status_code == 400 and refused.json()["error_msg"].startswith("access: ")
+    refused = a.post(BUCKETS, {"bucket_name": ["bkt9"]})
+    assert refused.status_code == 400 and refused.json()["error_msg"].startswith("bucket_name: ")
+    refused = a.post(BUCKETS, {"bucket_name": "Not_A_Bucket"})
+    assert refused.status_code == 400 and refused.json()["error_msg"].startswith("bucket_name: ")
+    # B's key is not good for A's project either.
+    assert b.request("GET", BUCKETS.replace("{project_id}", a.project_id)).status_code == 403
