@@ -112,10 +112,12 @@ def update_samples(
     # data_update_time at commit, so concurrent label updates no longer queue for each other's whole
     # transaction. Locked first, then read: the dataset is read as it is once the lock is held.
     # SQLite has no row locks: its writers queue on the database write lock, as before.
+    # (SQLAlchemy spells FOR KEY SHARE read=True, key_share=True; key_share alone is FOR NO KEY
+    # UPDATE, which made every label update of a dataset wait for the one before to commit.)
     session.execute(
         select(Dataset.id)
         .where(Dataset.id == dataset_id, Dataset.project_id == project_id)
-        .with_for_update(key_share=True)
+        .with_for_update(read=True, key_share=True)
     )
     dataset = get_dataset(session, project_id, dataset_id)
     return {

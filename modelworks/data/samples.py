@@ -145,7 +145,16 @@ def list_samples(
         total = session.scalar(count_query) or 0
     else:
         total = session.scalar(select(func.count()).select_from(Sample).where(*where)) or 0
-    if order == "asc":
+    if offset >= total:
+        return total, []
+    ascending = order == "asc"
+    # An OFFSET walks every skipped index entry: a page past the middle is read from the other end
+    # (with the exact total just counted) and turned round, so no page skips more than half.
+    from_end = offset > total // 2
+    if from_end:
+        ascending = not ascending
+        offset, limit = max(0, total - offset - limit), min(limit, total - offset)
+    if ascending:
         ordering = (Sample.create_time.asc(), Sample.id.asc())
     else:
         ordering = (Sample.create_time.desc(), Sample.id.desc())
@@ -154,6 +163,8 @@ def list_samples(
     ids = list(
         session.scalars(select(Sample.id).where(*where).order_by(*ordering).offset(offset).limit(limit))
     )
+    if from_end:
+        ids.reverse()
     if not ids:
         return total, []
     by_id = {s.id: s for s in session.scalars(select(Sample).where(Sample.id.in_(ids)))}
@@ -202,6 +213,8 @@ _DELTA_TRIGGERS = (
 
 # A dataset's delta rows are compacted by the read that finds more than this many.
 COMPACT_ABOVE = 64
+# ... and a compaction of more rows than this refreshes the table's planner statistics.
+ANALYZE_AFTER_COMPACTING = 5000
 
 
 def _pg_status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
@@ -221,9 +234,14 @@ def _pg_status_counts(session: Session, dataset_id: str) -> dict[str, int] | Non
         ),
         {"dataset_id": dataset_id},
     ).all()
-    if sum(count for _, _, count in rows) > COMPACT_ABOVE:
+    rows_seen = sum(count for _, _, count in rows)
+    if rows_seen > COMPACT_ABOVE:
         # The sums do not change: the compaction only rewrites rows this statement's snapshot saw.
-        compact_status_deltas(session, dataset_id)
+        if compact_status_deltas(session, dataset_id) and rows_seen > ANALYZE_AFTER_COMPACTING:
+            # An import leaves a delta row per sample; once they are summed the planner's figures
+            # for the table (tens of thousands of rows) would keep every later read on a sequential
+            # scan of the dead rows until autovacuum's next round: refresh them now.
+            session.execute(text("ANALYZE sample_status_deltas"))
     return {status: int(n) for status, n, _ in rows if n}
 
 

@@ -381,3 +381,32 @@ def test_pg_concurrent_writers_neither_deadlock_nor_drift(pg: Database) -> None:
         assert compact_status_deltas(session, ds)
     assert _delta_rows(pg, ds) <= 2
     assert _check(pg, ds) == totals
+
+
+def test_pages_past_the_middle_read_from_the_other_end_are_the_same_pages(db: Database) -> None:
+    """``list_samples`` reads a page past the middle in the opposite order and turns it round: every
+    page, in both orders and with a state or label filter, is exactly that slice of the full list."""
+    ds = _dataset(db, "pages")
+    _insert(db, ds, 0, 23, {i: ["cat"] for i in range(0, 23, 3)})
+    newest_first = list(reversed(_ids(db, ds)))
+    with db.session(readonly=True) as session:
+        dataset = session.get(Dataset, ds)
+        assert dataset is not None
+        for order, expected_all in (("desc", newest_first), ("asc", newest_first[::-1])):
+            cases: list[tuple[dict[str, Any], list[str]]] = [({}, expected_all)]
+            labeled_ids = set(_ids(db, ds)[0::3])
+            cases.append(({"label_name": "cat"}, [i for i in expected_all if i in labeled_ids]))
+            cases.append(({"sample_state": "__NONE__"}, [i for i in expected_all if i not in labeled_ids]))
+            for filters, expected in cases:
+                for limit in (1, 4, 10):
+                    for offset in range(0, len(expected) + 3):
+                        total, rows = list_samples(
+                            session, dataset, offset=offset, limit=limit, order=order, **filters
+                        )
+                        assert total == len(expected)
+                        assert [r.id for r in rows] == expected[offset : offset + limit], (
+                            order,
+                            filters,
+                            offset,
+                            limit,
+                        )
