@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, text
+from sqlalchemy import case, delete, event, func, select, text
 from sqlalchemy.orm import Session
 
 from modelworks.data import search
@@ -16,6 +17,8 @@ from modelworks.data.constants import STATE_TO_STATUS, STATUS_AUTO, STATUS_MANUA
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.db import now_ms
 from modelworks.errors import Conflict, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
 
 USAGES = ("TRAIN", "EVAL", "TEST", "INFERENCE")
 SHAPES = ("bndbox", "polygon", "circle", "line", "dashed", "point", "polyline")
@@ -213,8 +216,8 @@ _DELTA_TRIGGERS = (
 
 # A dataset's delta rows are compacted by the read that finds more than this many.
 COMPACT_ABOVE = 64
-# ... and a compaction of more rows than this refreshes the table's planner statistics.
-ANALYZE_AFTER_COMPACTING = 5000
+# ... and a compaction of more rows than this vacuums the table.
+VACUUM_AFTER_COMPACTING = 5000
 
 
 def _pg_status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
@@ -237,12 +240,22 @@ def _pg_status_counts(session: Session, dataset_id: str) -> dict[str, int] | Non
     rows_seen = sum(count for _, _, count in rows)
     if rows_seen > COMPACT_ABOVE:
         # The sums do not change: the compaction only rewrites rows this statement's snapshot saw.
-        if compact_status_deltas(session, dataset_id) and rows_seen > ANALYZE_AFTER_COMPACTING:
-            # An import leaves a delta row per sample; once they are summed the planner's figures
-            # for the table (tens of thousands of rows) would keep every later read on a sequential
-            # scan of the dead rows until autovacuum's next round: refresh them now.
-            session.execute(text("ANALYZE sample_status_deltas"))
+        if compact_status_deltas(session, dataset_id) and rows_seen > VACUUM_AFTER_COMPACTING:
+            # An import leaves a delta row per sample: once they are summed, every later read
+            # would still visit the tens of thousands of dead rows (a bitmap scan does not mark
+            # them dead in the index) until autovacuum's next round. Vacuum the small table as
+            # soon as the compaction is committed (VACUUM cannot run inside a transaction).
+            engine = session.get_bind().engine
+            event.listen(session, "after_commit", lambda _s: _vacuum_deltas(engine), once=True)
     return {status: int(n) for status, n, _ in rows if n}
+
+
+def _vacuum_deltas(engine: Any) -> None:
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE sample_status_deltas")
+    except Exception:  # an optimisation: a failure must not fail the read that compacted
+        log.warning("could not vacuum sample_status_deltas", exc_info=True)
 
 
 def compact_status_deltas(session: Session, dataset_id: str) -> bool:
