@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from modelworks.api.deps import JsonBody, PrincipalDep, ServerStoreDep, SessionDep
+from modelworks.api.routing import api_router
 from modelworks.storage import ownership
 
-router = APIRouter(prefix="/v2/{project_id}/buckets", tags=["buckets"])
+router = api_router(prefix="/v2/{project_id}/buckets", tags=["buckets"])
 
 
 @router.get("")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
+from modelworks.api.routing import api_router
 from modelworks.data import datasets as service
 from modelworks.data.models import Sample
 from modelworks.data.stats import dataset_stats
 
-router = APIRouter(prefix="/v2/{project_id}/datasets", tags=["datasets"])
+router = api_router(prefix="/v2/{project_id}/datasets", tags=["datasets"])
 
 Limit100 = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from modelworks.api.routing import parse_json
 from modelworks.db import Database
 from modelworks.errors import AuthError, Forbidden, InvalidJson
 from modelworks.iam.cache import CredentialCache, SessionSource
@@ -197,8 +197,8 @@ async def get_json_body(request: Request, principal: PrincipalDep) -> dict[str, 
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except ValueError as exc:
+        body = parse_json(raw)
+    except ValueError as exc:  # json.JSONDecodeError, orjson's included
         raise InvalidJson("Incorrect JSON format of the input data.") from exc
     if not isinstance(body, dict):
         raise InvalidJson("The request body must be a JSON object.")

@@ -38,7 +38,7 @@ def install(app: FastAPI) -> None:
         if first.get("type") == "json_invalid":
             return envelope(400, "ModelArts.4105", "Incorrect JSON format of the input data.")
         field = _field(tuple(first.get("loc", ())))
-        return envelope(400, "ModelArts.0101", f"Invalid parameter {field}: {first.get('msg', 'invalid')}")
+        return envelope(400, "ModelArts.0101", f"{field}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
+from modelworks.api.routing import api_router
 from modelworks.data import exports as service
 from modelworks.data.datasets import get_dataset
 
-router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/export-tasks", tags=["export-tasks"])
+router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/export-tasks", tags=["export-tasks"])
 
 
 @router.get("")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelworks.api.deps import SessionDep, SettingsDep
+from modelworks.api.routing import api_router
 from modelworks.errors import InvalidJson
 from modelworks.iam import service as iam
 
-router = APIRouter(tags=["iam"])
+router = api_router(tags=["iam"])
 
 
 @router.post("/v3/auth/tokens", status_code=201)

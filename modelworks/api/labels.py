@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
+from modelworks.api.routing import api_router
 from modelworks.data import labels as service
 from modelworks.data.datasets import get_dataset
 from modelworks.storage.scoped import delete_sources
 
-router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations/labels", tags=["labels"])
+router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations/labels", tags=["labels"])
 
 
 def _batch_response(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
+from modelworks.api.routing import api_router
 from modelworks.models import service
 from modelworks.models.runtimes import available_runtimes
 from modelworks.models.views import model_detail, model_list_item
 
-router = APIRouter(prefix="/v1/{project_id}/models", tags=["models"])
+router = api_router(prefix="/v1/{project_id}/models", tags=["models"])
 
 
 @router.get("/ai-engine-runtimes")

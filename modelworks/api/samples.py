@@ -6,13 +6,14 @@ import hmac
 import mimetypes
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.api.routing import api_router
 from modelworks.data import samples as service
 from modelworks.data import search
 from modelworks.data.datasets import get_dataset
@@ -24,7 +25,7 @@ from modelworks.errors import AuthError, InvalidArgument
 from modelworks.iam.service import server_secret
 from modelworks.storage import parse_obs_path
 
-router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations", tags=["samples"])
+router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations", tags=["samples"])
 
 
 def _views(

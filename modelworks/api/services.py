@@ -6,10 +6,11 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import BackgroundTasks, Depends, Query, Request
 from fastapi.responses import Response
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.api.routing import api_router
 from modelworks.db import Database
 from modelworks.errors import InvalidArgument, InvalidJson
 from modelworks.iam.service import Principal
@@ -18,9 +19,9 @@ from modelworks.services.plane import ServicePlane
 from modelworks.services.specs import machine_specs
 from modelworks.settings import Settings
 
-router = APIRouter(prefix="/v1/{project_id}", tags=["services"])
+router = api_router(prefix="/v1/{project_id}", tags=["services"])
 # Proxy routes of every method: left out of the OpenAPI schema (one operation id per method would clash).
-infers = APIRouter(tags=["inference"], include_in_schema=False)
+infers = api_router(tags=["inference"], include_in_schema=False)
 SERVICE = "/services/{service_id}"
 
 

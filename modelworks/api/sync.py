@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from modelworks.api.deps import PrincipalDep, SessionDep
+from modelworks.api.routing import api_router
 from modelworks.data import sync as service
 from modelworks.data.datasets import get_dataset
 
-router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/sync-data", tags=["sync"])
+router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/sync-data", tags=["sync"])
 
 
 @router.post("")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep
+from modelworks.api.routing import api_router
 from modelworks.api.samples import _score, _views
 from modelworks.data import samples as sample_service
 from modelworks.data.constants import STATE_AUTO, STATUS_AUTO
@@ -15,7 +16,7 @@ from modelworks.data.datasets import get_dataset
 from modelworks.errors import NotFound
 from modelworks.intelligent import service
 
-router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}", tags=["intelligent-tasks"])
+router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}", tags=["intelligent-tasks"])
 
 
 @router.post("/tasks")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep
+from modelworks.api.routing import api_router
 from modelworks.data import versions as service
 from modelworks.data.datasets import get_dataset
 
-router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/versions", tags=["versions"])
+router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/versions", tags=["versions"])
 
 
 @router.get("")

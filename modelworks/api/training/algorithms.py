@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
+from modelworks.api.routing import api_router
 from modelworks.training import algorithms as service
 
-router = APIRouter(prefix="/v2/{project_id}/algorithms", tags=["algorithms"])
+router = api_router(prefix="/v2/{project_id}/algorithms", tags=["algorithms"])
 
 
 @router.post("", status_code=201)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.api.routing import api_router
 from modelworks.iam.service import server_secret
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore
@@ -17,7 +18,7 @@ from modelworks.training import logs, metrics, training_jobs
 from modelworks.training.job_views import job_view
 from modelworks.training.search import search_jobs
 
-router = APIRouter(prefix="/v2/{project_id}", tags=["training-jobs"])
+router = api_router(prefix="/v2/{project_id}", tags=["training-jobs"])
 JOB = "/training-jobs/{training_job_id}"
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from modelworks.api.deps import PrincipalDep, SettingsDep
+from modelworks.api.routing import api_router
 from modelworks.training.engines import available_engines
 from modelworks.training.flavors import machine_flavors
 
-router = APIRouter(prefix="/v2/{project_id}", tags=["training-resources"])
+router = api_router(prefix="/v2/{project_id}", tags=["training-resources"])
 
 
 @router.get("/training-job-flavors")
