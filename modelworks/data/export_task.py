@@ -117,13 +117,15 @@ class ExportTask(TaskHandler):
                 to_split += bool(record.annotations)
             return _version_records(ctx, dataset), total, to_split
         # Counted with label conditions as dataset-scoped IN (the matching ids are collected once from
-        # the label index), paged with them as correlated EXISTS: a page walks the listing index in
-        # order and stops at 1000 records, and on SQLite an IN would rebuild its list every page.
+        # the label index). Read the same way on PostgreSQL, where ``iter_records`` is one streamed
+        # scan (a hash semi join); on SQLite paged with correlated EXISTS: a page walks the listing
+        # index in order and stops at 1000 records, where an IN would rebuild its list every page.
         counting = export_filters(payload, dataset.id)
         with ctx.db.session(readonly=True) as session:
             total = count_samples(session, dataset.id, counting)
             to_split = count_samples(session, dataset.id, [*counting, labeled()])
-        return iter_records(ctx.db, dataset.id, export_filters(payload)), total, to_split
+        reading = counting if ctx.db.backend == "postgresql" else export_filters(payload)
+        return iter_records(ctx.db, dataset.id, reading), total, to_split
 
     def on_failed(self, ctx: TaskContext, error: BaseException) -> None:
         ctx.store.delete_prefix(temp_dir(ctx.payload, ctx.task_id))

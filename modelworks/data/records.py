@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from sqlalchemy import ColumnElement, Row, and_, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Row, and_, exists, func, insert, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from modelworks.data.constants import (
@@ -165,7 +165,17 @@ def _page_labels(session: Session, sample_ids: list[str]) -> dict[str, list[Row[
 def iter_records(
     db: Database, dataset_id: str, where: Sequence[ColumnElement[bool]] = (), *, page: int = PAGE
 ) -> Iterator[Record]:
-    """The dataset's samples matching ``where`` as records, oldest first, one page per transaction."""
+    """The dataset's samples matching ``where`` as records, oldest first.
+
+    On PostgreSQL one ordered scan streamed through a server-side cursor, ``page`` rows at a time: a
+    filtered export becomes one hash semi join and one sort (about 50 ms for 8,000 of 100,000
+    samples) instead of a walk of the listing index per page that probes every sample it passes
+    (about 100 ms per page of 1,000). The read transaction stays open while the caller consumes the
+    records, which PostgreSQL's MVCC allows without blocking any writer. On SQLite a long read
+    transaction would stop WAL checkpoints, so there it reads one keyset page per transaction."""
+    if db.backend == "postgresql":
+        yield from _streamed_records(db, dataset_id, where, page)
+        return
     last: tuple[int, str] | None = None
     while True:
         # Read-only: on SQLite a plain session takes the write lock, and a long export would make
@@ -184,6 +194,24 @@ def iter_records(
         if len(rows) < page:
             return
         last = (rows[-1].create_time, rows[-1].id)
+
+
+def _streamed_records(
+    db: Database, dataset_id: str, where: Sequence[ColumnElement[bool]], page: int
+) -> Iterator[Record]:
+    with db.session(readonly=True) as session:
+        # Every row will be read: plan for the whole result, not for the first tenth of it as
+        # PostgreSQL does for cursors by default (which picks the per-sample walk again).
+        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+        query = (
+            select(*_RECORD_COLUMNS)
+            .where(Sample.dataset_id == dataset_id, *where)
+            .order_by(Sample.create_time, Sample.id)
+            .execution_options(yield_per=page)
+        )
+        for rows in session.execute(query).partitions():
+            labels = _page_labels(session, [s.id for s in rows])
+            yield from (record_of(s, labels.get(s.id, ())) for s in rows)
 
 
 # -- filtering records read back from a version manifest ---------------------------------------------
