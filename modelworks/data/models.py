@@ -99,7 +99,10 @@ class Sample(Base):
 
 class SampleLabel(Base):
     __tablename__ = "sample_labels"
-    __table_args__ = (Index("ix_sample_labels_by_name", "dataset_id", "name", "sample_id"),)
+    __table_args__ = (
+        Index("ix_sample_labels_by_name", "dataset_id", "name", "sample_id"),
+        Index("ix_sample_labels_listing", "dataset_id", "name", "sample_create_time", "sample_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
@@ -111,6 +114,9 @@ class SampleLabel(Base):
     annotated_by: Mapped[str] = mapped_column(String(16), default="human")
     labeler: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    sample_create_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The sample's ``create_time``, copied by a trigger on insert (migration 0011): the label
+    filter of the sample list pages from ``ix_sample_labels_listing`` alone."""
 
 
 class DatasetVersion(Base):

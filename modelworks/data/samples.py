@@ -157,21 +157,45 @@ def list_samples(
     if from_end:
         ascending = not ascending
         offset, limit = max(0, total - offset - limit), min(limit, total - offset)
-    if ascending:
-        ordering = (Sample.create_time.asc(), Sample.id.asc())
+    direction = "asc" if ascending else "desc"
+    if label_name and label_type is None and not (sample_state or other_filters) and _labels_listed(session):
+        # Only a label filter: the page comes from the labels' own listing index (migration 0011).
+        key = (SampleLabel.sample_create_time, SampleLabel.sample_id)
+        page = (
+            select(*key)
+            .where(SampleLabel.dataset_id == dataset.id, SampleLabel.name == label_name)
+            .distinct()
+            .order_by(*(getattr(column, direction)() for column in key))
+            .offset(offset)
+            .limit(limit)
+        )
+        ids = [sample_id for _, sample_id in session.execute(page)]
     else:
-        ordering = (Sample.create_time.desc(), Sample.id.desc())
-    # The page's ids first (answered from the listing index), then only those rows: a deep page
-    # no longer reads every skipped row in full.
-    ids = list(
-        session.scalars(select(Sample.id).where(*where).order_by(*ordering).offset(offset).limit(limit))
-    )
+        # The page's ids first (answered from the listing index), then only those rows: a deep
+        # page no longer reads every skipped row in full.
+        ordering = (getattr(Sample.create_time, direction)(), getattr(Sample.id, direction)())
+        ids = list(
+            session.scalars(select(Sample.id).where(*where).order_by(*ordering).offset(offset).limit(limit))
+        )
     if from_end:
         ids.reverse()
     if not ids:
         return total, []
     by_id = {s.id: s for s in session.scalars(select(Sample).where(Sample.id.in_(ids)))}
     return total, [by_id[i] for i in ids if i in by_id]
+
+
+def _labels_listed(session: Session) -> bool:
+    """Whether ``sample_labels.sample_create_time`` is kept by migration 0011's trigger (a schema built
+    without the migrations leaves it empty, and the label filter then walks the samples instead)."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = "SELECT count(*) FROM pg_trigger WHERE tgname = 'sample_labels_fill_create_time'"
+    else:
+        query = (
+            "SELECT count(*) FROM sqlite_master"
+            " WHERE type = 'trigger' AND name = 'sample_labels_fill_create_time'"
+        )
+    return bool(session.scalar(text(query)))
 
 
 _COUNT_TRIGGERS = (
@@ -238,15 +262,15 @@ def _pg_status_counts(session: Session, dataset_id: str) -> dict[str, int] | Non
         {"dataset_id": dataset_id},
     ).all()
     rows_seen = sum(count for _, _, count in rows)
-    if rows_seen > COMPACT_ABOVE:
-        # The sums do not change: the compaction only rewrites rows this statement's snapshot saw.
-        if compact_status_deltas(session, dataset_id) and rows_seen > VACUUM_AFTER_COMPACTING:
-            # An import leaves a delta row per sample: once they are summed, every later read
-            # would still visit the tens of thousands of dead rows (a bitmap scan does not mark
-            # them dead in the index) until autovacuum's next round. Vacuum the small table as
-            # soon as the compaction is committed (VACUUM cannot run inside a transaction).
-            engine = session.get_bind().engine
-            event.listen(session, "after_commit", lambda _s: _vacuum_deltas(engine), once=True)
+    # The sums do not change: the compaction only rewrites rows this statement's snapshot saw.
+    compacted = rows_seen > COMPACT_ABOVE and compact_status_deltas(session, dataset_id)
+    if compacted and rows_seen > VACUUM_AFTER_COMPACTING:
+        # An import leaves a delta row per sample: once they are summed, every later read
+        # would still visit the tens of thousands of dead rows (a bitmap scan does not mark
+        # them dead in the index) until autovacuum's next round. Vacuum the small table as
+        # soon as the compaction is committed (VACUUM cannot run inside a transaction).
+        engine = session.get_bind().engine
+        event.listen(session, "after_commit", lambda _s: _vacuum_deltas(engine), once=True)
     return {status: int(n) for status, n, _ in rows if n}
 
 
