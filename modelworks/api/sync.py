@@ -6,22 +6,26 @@ from typing import Any
 
 from modelworks.api.deps import PrincipalDep, SessionDep
 from modelworks.api.routing import api_router
+from modelworks.api.schemas.common import ErrorResp
+from modelworks.api.schemas.sync import SyncDataResp, SyncDataStatusResp
 from modelworks.data import sync as service
 from modelworks.data.datasets import get_dataset
 
 router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/sync-data", tags=["sync"])
+_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}, 404: {"model": ErrorResp}}
 
 
-@router.post("")
+@router.post("", response_model=SyncDataResp, responses=_ERRORS)
 def sync_dataset(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
-    """The reference answers no body; the task id is an extension a client may ignore."""
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
     return {"task_id": service.start_sync(session, dataset).id}
 
 
-@router.get("/status")
+@router.get(
+    "/status", response_model=SyncDataStatusResp, response_model_exclude_unset=True, responses=_ERRORS
+)
 def sync_status(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:

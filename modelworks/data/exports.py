@@ -28,6 +28,9 @@ from modelworks.storage.scoped import user_path
 
 EXPORT_KIND = "export"
 LABELED, UNLABELED, ALL, BY_CONDITION = 0, 1, 2, 3
+TREE, TILE = 1, 2
+VERSION_FORMATS = ("Default", "CarbonData", "CSV")
+TABLE_DATASET = 400
 DEST_DIR, DEST_NEW_DATASET = "DIR", "NEW_DATASET"
 HEADERS = ("obs://", "s3://")
 INVALID_PARAMETER = "ModelArts.4384"
@@ -89,8 +92,8 @@ def export_filters(payload: dict[str, Any], dataset_id: str | None = None) -> li
 def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, body: dict[str, Any]) -> Task:
     annotation_format = _format_name(body.get("annotation_format"))
     fmt = exporter(annotation_format)
-    export_format = body.get("export_format", 2)
-    if export_format not in (1, 2):
+    export_format = body.get("export_format") or TILE
+    if export_format not in (TREE, TILE):
         raise _invalid("must be 1 (tree) or 2 (tile)", "export_format")
     raw_params = body.get("export_params") or {}
     if not isinstance(raw_params, dict):
@@ -100,6 +103,16 @@ def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, b
     if dest not in (DEST_DIR, DEST_NEW_DATASET):
         raise _invalid("must be DIR or NEW_DATASET", "export_params.export_dest")
     params["export_dest"] = dest
+    version_format = params.get("export_dataset_version_format") or "Default"
+    if version_format not in VERSION_FORMATS:
+        raise _invalid(
+            f"must be one of {', '.join(VERSION_FORMATS)}", "export_params.export_dataset_version_format"
+        )
+    if version_format != "Default" and dataset.dataset_type != TABLE_DATASET:
+        raise _invalid(
+            "CarbonData and CSV are the formats of table datasets",
+            "export_params.export_dataset_version_format",
+        )
     if dest == DEST_DIR and dataset.dataset_type not in fmt.dataset_types:
         raise _invalid(
             f"{fmt.name} cannot carry datasets of type {dataset.dataset_type}", "annotation_format"
@@ -130,6 +143,11 @@ def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, b
     if not isinstance(path, str) or not path:
         raise _invalid("is required to export to OBS or to a new dataset", "path", INVALID_PATH)
     out = user_path(store, path, field="path", write=True).as_dir()
+    version_format = body.get("version_format") or "Default"
+    if version_format not in VERSION_FORMATS:
+        raise _invalid(f"must be one of {', '.join(VERSION_FORMATS)}", "version_format")
+    if version_format != "Default" and dataset.dataset_type != TABLE_DATASET:
+        raise _invalid("CarbonData and CSV are the formats of table datasets", "version_format")
     version_id = body.get("version_id") or None
     manifest_path = None
     if version_id is not None:
@@ -145,7 +163,7 @@ def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, b
         "path": str(out),
         "source_type_header": header,
         "version_id": version_id,
-        "version_format": body.get("version_format") or "Default",
+        "version_format": version_format,
         "manifest_path": manifest_path,
         "with_column_header": _bool(body, "with_column_header", True, prefix=""),
     }
@@ -215,6 +233,7 @@ def export_task_view(task: Task) -> dict[str, Any]:
         "export_format": payload.get("export_format"),
         "annotation_format": payload.get("annotation_format"),
         "version_format": payload.get("version_format", "Default"),
+        "with_column_header": payload.get("with_column_header", True),
         "export_params": payload.get("export_params", {}),
         "status": _STATUS.get(task.status, task.status),
         "progress": task.progress,

@@ -1,4 +1,11 @@
-"""ModelArts manifest writer: ``<dest>/<name>.manifest``, detection shapes as VOC files it points to."""
+"""ModelArts manifest writer: ``<dest>/<name>.manifest``, detection shapes as VOC files it points to.
+
+With ``export_format`` 1 (the export API's tree layout, ``cat/1.jpg``, ``dog/2.jpg``) the data files
+are copied below ``dest`` into a folder per label (a sample's first label; unlabeled samples at the
+top) and the manifest names the copies, so the directory reads back both as a manifest and as the
+class-folder tree the directory import understands. With 2 (tile, the default) the manifest names
+the data files where they are.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from modelworks.formats.voc._xml import voc_xml
 from modelworks.storage import ObjectStore, ObsPath
 
 ANNOTATIONS_DIR = "Annotations"
+TREE = 1
 # One encoder for every line: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -71,11 +79,15 @@ class _Export:
     dataset_type: int
     inline: bool
     files: BackgroundWriter
+    tree: bool = False
     summary: ExportSummary = field(default_factory=ExportSummary)
     used: UniqueNames = field(default_factory=UniqueNames)
+    placed: UniqueNames = field(default_factory=UniqueNames)
 
     def line(self, record: Record) -> dict[str, Any]:
         path = source_path(record)
+        if self.tree and path is not None and record.text is None:
+            path = self.place(record, path)
         if record.text is not None:
             # Text travels as content (the way the spec writes text samples), not as a file line.
             source = CONTENT_SCHEME + record.text
@@ -110,6 +122,19 @@ class _Export:
             line.setdefault(key, value)
         return line
 
+    def place(self, record: Record, path: ObsPath) -> ObsPath:
+        """Copy the record's data file to ``<dest>/<first label>/<name>`` (a name made unique in its
+        folder) and answer the copy's path."""
+        first = next((a.name for a in record.annotations if a.name), None)
+        folder = tree_folder(first) + "/" if first else ""
+        original = record.name or path.name
+        suffix = original[len(stem(original)) :]
+        name_stem = self.placed.claim(folder + stem(original)).removeprefix(folder)
+        target = self.dest.join(folder + name_stem + suffix)
+        self.store.copy(path, target)
+        self.summary.wrote()
+        return target
+
     def voc_entry(self, record: Record, path: ObsPath | None, shapes: list[Annotation]) -> dict[str, Any]:
         """The line's entry for its shapes, written to a VOC file; ``path`` is the record's data file."""
         filename = record.name or (path.name if path else "image")
@@ -135,6 +160,11 @@ class _Export:
         return entry
 
 
+def tree_folder(label: str) -> str:
+    """A label's folder: one directory level, so a "/" in its name must not open another one."""
+    return label.replace("/", "_").strip() or "_"
+
+
 class ManifestExporter(Exporter):
     name: ClassVar[str] = "manifest"
     dataset_types: ClassVar[frozenset[int]] = frozenset({0, 1, 100})
@@ -151,6 +181,7 @@ class ManifestExporter(Exporter):
     ) -> ExportSummary:
         """Options: ``name`` (file stem, "manifest"), ``source_scheme`` ("obs://" or "s3://"),
         ``inline_boxes`` (detection shapes in the line's ``property`` instead of VOC files),
+        ``export_format`` (1: data files copied into label folders, see the module's docstring),
         ``staging`` (see ``Exporter.export``)."""
         dest = dest.as_dir()
         manifest = dest.join(f"{options.get('name') or 'manifest'}.manifest")
@@ -159,9 +190,15 @@ class ManifestExporter(Exporter):
         staging = bool(options.get("staging"))
         with BackgroundWriter(store, atomic=not staging) as files, SpooledObject() as out:
             run = _Export(
-                store, dest, _scheme(options), dataset_type, bool(options.get("inline_boxes")), files
+                store,
+                dest,
+                _scheme(options),
+                dataset_type,
+                bool(options.get("inline_boxes")),
+                files,
+                tree=options.get("export_format") == TREE,
             )
-            with run.used:
+            with run.used, run.placed:
                 for record in records:
                     line = run.line(record)
                     out.write(_ENCODER.encode(line).encode() + b"\n")

@@ -1,0 +1,157 @@
+"""Import tasks (reference 16.1.54–16.1.56)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from modelworks.api.schemas.common import Int32, Int64, RequestModel, ResponseModel
+
+
+class ImportSchemaMap(RequestModel):
+    """The reference's ``SchemaMap`` (a table column mapping)."""
+
+    dest_name: str | None = None
+    src_name: str | None = None
+
+
+class ImportSourceInfo(RequestModel):
+    """The reference's ``SourceInfo`` (where a DWS, DLI, RDS or MRS table lives): accepted and ignored,
+    as only storage directories and manifests are imported here."""
+
+    cluster_id: str | None = None
+    cluster_mode: str | None = None
+    cluster_name: str | None = None
+    database_name: str | None = None
+    input: str | None = None
+    ip: str | None = None
+    port: str | None = None
+    queue_name: str | None = None
+    subnet_id: str | None = None
+    table_name: str | None = None
+    user_name: str | None = None
+    user_password: str | None = None
+    vpc_id: str | None = None
+
+
+class ImportDataSource(RequestModel):
+    """The reference's ``DataSource`` in an import request: accepted and ignored (``import_path``
+    names what is imported; only storage, ``data_type`` 0, is served)."""
+
+    data_path: str | None = None
+    data_type: Literal[0, 1, 2, 3, 4, 5, 6] | None = None
+    schema_maps: list[ImportSchemaMap] | None = None
+    source_info: ImportSourceInfo | None = None
+    with_column_header: bool | None = None
+
+
+class ImportLabel(RequestModel):
+    """The reference's ``Label`` in ``included_labels`` / ``excluded_labels``: only ``name`` is used
+    (the reference's own example lists bare names, which are accepted too)."""
+
+    name: str | None = Field(None, max_length=256)
+    type: Int32 | None = None
+    property: dict[str, Any] | None = None
+    attributes: list[dict[str, Any]] | None = None
+
+
+class ImportLabelFormat(RequestModel):
+    """The reference's ``LabelFormat`` (text datasets): accepted; the dataset's own label format is
+    what the import reads."""
+
+    label_type: Literal["0", "1", 0, 1] | None = None
+    text_label_separator: str | None = None
+    text_sample_separator: str | None = None
+
+
+class CreateImportTaskReq(RequestModel):
+    """16.1.55. ``import_type`` also takes the integers 0 (dir) and 1 (manifest) that the task views
+    show, as clients echo them back. ``import_origin`` other than ``obs`` is refused with 501 (no
+    database sources here); ``import_folder``, ``import_samples``, ``label_format``, ``data_source``
+    and ``with_column_header`` (table datasets) are accepted and have no effect."""
+
+    import_path: str = Field(min_length=1, max_length=1024, description="Storage directory or manifest file")
+    import_type: Literal["dir", "manifest", 0, 1, "0", "1"] | None = None
+    import_origin: Literal["obs", "dws", "dli", "rds", "mrs", "inference"] | None = None
+    import_annotations: bool | None = None
+    final_annotation: bool | None = None
+    difficult_only: bool | None = None
+    included_labels: list[ImportLabel | str] | None = None
+    excluded_labels: list[ImportLabel | str] | None = None
+    import_folder: str | None = None
+    import_samples: bool | None = None
+    label_format: ImportLabelFormat | None = None
+    data_source: ImportDataSource | None = None
+    with_column_header: bool | None = None
+
+
+class CreateImportTaskResp(ResponseModel):
+    """16.1.55."""
+
+    task_id: str
+
+
+class FileCopyProgress(ResponseModel):
+    file_num_finished: Int64 | None = None
+    file_num_total: Int64 | None = None
+    file_size_finished: Int64 | None = None
+    file_size_total: Int64 | None = None
+
+
+class ImportDataSourceView(ResponseModel):
+    """The reference's ``DataSource`` as an import task shows it."""
+
+    data_path: str | None = None
+    data_type: int | None = None
+    schema_maps: list[dict[str, Any]] | None = None
+    source_info: dict[str, Any] | None = None
+    with_column_header: bool | None = None
+
+
+class ImportErrorFile(ResponseModel):
+    """An extension: a file the import could not use, and why."""
+
+    file: str
+    reason: str
+
+
+class ImportTaskStatusResp(ResponseModel):
+    """16.1.56 (and the items of 16.1.54). ``progress`` and ``error_files`` are extensions.
+    ``imported_sample_count`` counts every sample the task added, over all its attempts (a task
+    resumed after a worker stopped goes on where it was). ``processor_task_*`` never appear: there
+    are no preprocessing tasks here."""
+
+    task_id: str
+    dataset_id: str | None = None
+    import_path: str | None = None
+    import_type: Literal[0, 1] | None = None
+    status: Literal["QUEUING", "STARTING", "RUNNING", "COMPLETED", "FAILED", "NOT_EXIST"]
+    progress: float | None = None
+    total_sample_count: Int64 | None = None
+    imported_sample_count: Int64 | None = None
+    annotated_sample_count: Int64 | None = None
+    unconfirmed_sample_count: Int64 | None = None
+    total_sub_sample_count: Int64 | None = None
+    imported_sub_sample_count: Int64 | None = None
+    total_file_count: Int64 | None = None
+    finished_file_count: Int64 | None = None
+    total_file_size: Int64 | None = None
+    finished_file_size: Int64 | None = None
+    file_statistics: FileCopyProgress | None = None
+    data_source: ImportDataSourceView | None = None
+    create_time: Int64 | None = None
+    update_ms: Int64 | None = None
+    elapsed_time: Int64 | None = None
+    processor_task_id: str | None = None
+    processor_task_status: int | None = None
+    error_code: str | None = None
+    error_msg: str | None = None
+    error_files: list[ImportErrorFile] | None = None
+
+
+class ListImportTasksResp(ResponseModel):
+    """16.1.54."""
+
+    import_tasks: list[ImportTaskStatusResp]
+    total_count: int
