@@ -6,27 +6,40 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, StoreDep
+from modelworks.api.deps import PrincipalDep, SessionDep, StoreDep
 from modelworks.api.routing import api_router
+from modelworks.api.schemas.common import ErrorResp, Limit100, Offset
+from modelworks.api.schemas.datasets import (
+    CreateDatasetReq,
+    CreateDatasetResp,
+    DatasetAndFilePreview,
+    DatasetStatsResp,
+    DatasetType,
+    ListDatasetsResp,
+    UpdateDatasetReq,
+    UpdateDatasetResp,
+)
+from modelworks.api.schemas.samples import SampleState
 from modelworks.data import datasets as service
 from modelworks.data.models import Sample
 from modelworks.data.stats import dataset_stats
 
-router = api_router(prefix="/v2/{project_id}/datasets", tags=["datasets"])
+router = api_router(
+    prefix="/v2/{project_id}/datasets",
+    tags=["datasets"],
+    responses={400: {"model": ErrorResp}, 404: {"model": ErrorResp}},
+)
 
-Limit100 = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0)]
 
-
-@router.get("")
+@router.get("", response_model=ListDatasetsResp, response_model_exclude_unset=True)
 def list_datasets(
     project_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     offset: Offset = 0,
     limit: Limit100 = 10,
-    dataset_type: int | None = None,
-    search_content: str | None = None,
+    dataset_type: Annotated[DatasetType | None, Query()] = None,
+    search_content: Annotated[str | None, Query(max_length=256)] = None,
     sort_by: Literal["create_time", "dataset_name"] = "create_time",
     order: Literal["asc", "desc"] = "desc",
     with_labels: bool = False,
@@ -38,7 +51,7 @@ def list_datasets(
         project_id,
         offset=offset,
         limit=limit,
-        dataset_type=dataset_type,
+        dataset_type=None if dataset_type is None else int(dataset_type),
         search_content=search_content,
         sort_by=sort_by,
         order=order,
@@ -64,30 +77,34 @@ def _preview(session: SessionDep, dataset: Any) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=CreateDatasetResp, response_model_exclude_unset=True)
 def create_dataset(
-    project_id: str, principal: PrincipalDep, session: SessionDep, store: StoreDep, body: JsonBody
+    project_id: str, principal: PrincipalDep, session: SessionDep, store: StoreDep, body: CreateDatasetReq
 ) -> dict[str, Any]:
-    dataset, task = service.create_dataset(session, store, project_id, body)
+    dataset, task = service.create_dataset(
+        session, store, project_id, body.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    )
     return {"dataset_id": dataset.id, "import_task_id": task.id if task else None}
 
 
-@router.get("/{dataset_id}")
+@router.get("/{dataset_id}", response_model=DatasetAndFilePreview, response_model_exclude_unset=True)
 def get_dataset(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
     return service.dataset_view(session, service.get_dataset(session, project_id, dataset_id))
 
 
-@router.put("/{dataset_id}")
+@router.put("/{dataset_id}", response_model=UpdateDatasetResp)
 def modify_dataset(
-    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: UpdateDatasetReq
 ) -> dict[str, Any]:
-    dataset = service.modify_dataset(session, project_id, dataset_id, body)
+    dataset = service.modify_dataset(
+        session, project_id, dataset_id, body.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    )
     return {"dataset_id": dataset.id}
 
 
-@router.delete("/{dataset_id}", status_code=204)
+@router.delete("/{dataset_id}", status_code=204, response_class=Response)
 def delete_dataset(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep
 ) -> Response:
@@ -95,13 +112,19 @@ def delete_dataset(
     return Response(status_code=204)
 
 
-@router.get("/{dataset_id}/data-annotations/stats")
+@router.get(
+    "/{dataset_id}/data-annotations/stats",
+    response_model=DatasetStatsResp,
+    response_model_exclude_unset=True,
+)
 def get_stats(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    sample_state: str | None = None,
+    sample_state: SampleState | None = None,
+    email: str | None = None,
+    locale: str | None = None,
 ) -> dict[str, Any]:
     dataset = service.get_dataset(session, project_id, dataset_id)
     return dataset_stats(session, dataset, sample_state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import mimetypes
 from typing import Annotated, Any, Literal
 
@@ -12,8 +13,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
 from modelworks.api.routing import api_router
+from modelworks.api.schemas.common import ErrorResp, Limit100, Offset
+from modelworks.api.schemas.labels import BatchResp, LabelType
+from modelworks.api.schemas.samples import (
+    DeleteSamplesReq,
+    DescribeSampleResp,
+    ListSamplesResp,
+    SampleState,
+    SearchConditionResp,
+    UpdateSamplesReq,
+    UpdateSamplesResp,
+    UploadSamplesReq,
+    UploadSamplesResp,
+)
 from modelworks.data import samples as service
 from modelworks.data import search
 from modelworks.data.datasets import get_dataset
@@ -25,7 +39,17 @@ from modelworks.errors import AuthError, InvalidArgument
 from modelworks.iam.service import server_secret
 from modelworks.storage import parse_obs_path
 
-router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations", tags=["samples"])
+router = api_router(
+    prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations",
+    tags=["samples"],
+    responses={400: {"model": ErrorResp}, 404: {"model": ErrorResp}},
+)
+
+
+def _fields(body: Any) -> dict[str, Any]:
+    """What the client sent, in the reference's names (``@modelarts:`` keys included)."""
+    fields: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    return fields
 
 
 def _views(
@@ -45,30 +69,38 @@ def _score(value: str | None, field: str) -> float | None:
     if value in (None, ""):
         return None
     try:
-        return float(value)
+        score = float(value)
     except ValueError as exc:
         raise InvalidArgument("must be a number", field=field) from exc
+    if not math.isfinite(score):
+        raise InvalidArgument("must be a finite number", field=field)
+    return score
 
 
-@router.get("/samples")
+@router.get("/samples", response_model=ListSamplesResp, response_model_exclude_unset=True)
 def list_samples(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Offset = 0,
+    limit: Limit100 = 10,
     order: Literal["asc", "desc"] = "desc",
-    sample_state: str | None = None,
-    label_name: str | None = None,
-    label_type: int | None = None,
-    low_score: str | None = None,
-    high_score: str | None = None,
-    sample_type: int | None = None,
-    search_conditions: str | None = None,
+    sample_state: SampleState | None = None,
+    label_name: Annotated[str | None, Query(max_length=256)] = None,
+    label_type: LabelType | None = None,
+    low_score: Annotated[str | None, Query(max_length=32)] = None,
+    high_score: Annotated[str | None, Query(max_length=32)] = None,
+    sample_type: Annotated[int | None, Query(ge=0, le=9)] = None,
+    search_conditions: Annotated[
+        str | None, Query(max_length=65536, description="URL-encoded JSON list of SearchCondition objects")
+    ] = None,
     version_id: str | None = None,
     preview: bool = False,
+    email: str | None = None,
+    locale: str | None = None,
+    process_parameter: str | None = None,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id)
     total, rows = service.list_samples(
@@ -79,7 +111,7 @@ def list_samples(
         order=order,
         sample_state=sample_state,
         label_name=label_name,
-        label_type=label_type,
+        label_type=None if label_type is None else int(label_type),
         low_score=_score(low_score, "low_score"),
         high_score=_score(high_score, "high_score"),
         sample_type=sample_type,
@@ -88,22 +120,22 @@ def list_samples(
     return {"sample_count": total, "samples": _views(session, settings, dataset, rows)}
 
 
-@router.post("/samples")
+@router.post("/samples", response_model=UploadSamplesResp, response_model_exclude_unset=True)
 def create_samples(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     store: StoreDep,
-    body: JsonBody,
+    body: UploadSamplesReq,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    return add_samples(session, store, dataset, body, principal.user_name)
+    return add_samples(session, store, dataset, _fields(body), principal.user_name)
 
 
-@router.put("/samples")
+@router.put("/samples", response_model=UpdateSamplesResp, response_model_exclude_unset=True)
 def update_samples(
-    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: UpdateSamplesReq
 ) -> dict[str, Any]:
     # A label update needs the dataset to stay as it is while it runs (not deleted, same label set),
     # not to exclude other label updates: those are kept apart by the sample rows' own FOR UPDATE and
@@ -123,24 +155,24 @@ def update_samples(
     dataset = get_dataset(session, project_id, dataset_id)
     return {
         "success": True,
-        "results": service.update_sample_labels(session, dataset, body, principal.user_name),
+        "results": service.update_sample_labels(session, dataset, _fields(body), principal.user_name),
     }
 
 
-@router.post("/samples/delete")
+@router.post("/samples/delete", response_model=BatchResp, response_model_exclude_unset=True)
 def remove_samples(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     store: StoreDep,
-    body: JsonBody,
+    body: DeleteSamplesReq,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    return delete_samples(session, store, dataset, body)
+    return delete_samples(session, store, dataset, _fields(body))
 
 
-@router.get("/samples/{sample_id}")
+@router.get("/samples/{sample_id}", response_model=DescribeSampleResp, response_model_exclude_unset=True)
 def get_sample(
     project_id: str,
     dataset_id: str,
@@ -156,7 +188,7 @@ def get_sample(
     return _views(session, settings, dataset, [sample])[0]
 
 
-@router.get("/samples/{sample_id}/content")
+@router.get("/samples/{sample_id}/content", response_class=Response)
 async def get_sample_content(
     project_id: str,
     dataset_id: str,
@@ -210,7 +242,7 @@ def _sample_content(
     return Response(data, media_type=media)
 
 
-@router.get("/search-condition")
+@router.get("/search-condition", response_model=SearchConditionResp, response_model_exclude_unset=True)
 def search_condition(
     project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:

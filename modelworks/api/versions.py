@@ -6,25 +6,36 @@ from typing import Annotated, Any
 
 from fastapi import Query, Response
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep
+from modelworks.api.deps import PrincipalDep, SessionDep
 from modelworks.api.routing import api_router
+from modelworks.api.schemas.common import ErrorResp, Limit1000, Offset
+from modelworks.api.schemas.versions import (
+    CreateDatasetVersionReq,
+    CreateDatasetVersionResp,
+    DatasetVersion,
+    ListDatasetVersionsResp,
+)
 from modelworks.data import versions as service
 from modelworks.data.datasets import get_dataset
 
-router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/versions", tags=["versions"])
+router = api_router(
+    prefix="/v2/{project_id}/datasets/{dataset_id}/versions",
+    tags=["versions"],
+    responses={400: {"model": ErrorResp}, 404: {"model": ErrorResp}},
+)
 
 
-@router.get("")
+@router.get("", response_model=ListDatasetVersionsResp, response_model_exclude_unset=True)
 def list_versions(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     status: Annotated[int | None, Query(ge=0, le=4)] = None,
-    train_evaluate_ratio: str | None = None,
+    train_evaluate_ratio: Annotated[str | None, Query(max_length=64)] = None,
     version_format: Annotated[int | None, Query(ge=0, le=2)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    offset: Offset = 0,
+    limit: Limit1000 = 1000,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id)
     total, rows = service.list_versions(
@@ -42,15 +53,20 @@ def list_versions(
     return {"total_number": total, "versions": views}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=CreateDatasetVersionResp)
 def create_version(
-    project_id: str, dataset_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    dataset_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: CreateDatasetVersionReq | None = None,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    return {"version_id": service.create_version(session, dataset, body).id}
+    fields = body.model_dump(mode="json", exclude_unset=True) if body else {}
+    return {"version_id": service.create_version(session, dataset, fields).id}
 
 
-@router.get("/{version_id}")
+@router.get("/{version_id}", response_model=DatasetVersion, response_model_exclude_unset=True)
 def get_version(
     project_id: str, dataset_id: str, version_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -59,7 +75,7 @@ def get_version(
     return service.version_view(version, dataset, service.previous_of(session, version))
 
 
-@router.delete("/{version_id}", status_code=204)
+@router.delete("/{version_id}", status_code=204, response_class=Response)
 def delete_version(
     project_id: str, dataset_id: str, version_id: str, principal: PrincipalDep, session: SessionDep
 ) -> Response:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelworks.data import labels as label_service
-from modelworks.data.constants import DATASET_TYPES, STATUS_AUTO, STATUS_MANUAL
+from modelworks.data.constants import STATUS_AUTO, STATUS_MANUAL
 from modelworks.data.models import Dataset, DatasetLabel, Sample
 from modelworks.db import now_ms
 from modelworks.errors import Conflict, InvalidArgument, NotFound
@@ -17,24 +16,8 @@ from modelworks.jobs import Task, submit
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-_BAD_DESCRIPTION = re.compile(r"[\^!<>=&\"]")
 STATUS_CREATING, STATUS_NORMAL, STATUS_DELETING = 0, 1, 2
 IMPORT_KIND = "import"
-
-
-def _check_name(name: Any, field: str = "dataset_name") -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise InvalidArgument("must be 1 to 100 letters, digits, underscores or hyphens", field=field)
-    return name
-
-
-def _check_description(description: Any) -> str:
-    if description is None:
-        return ""
-    if not isinstance(description, str) or len(description) > 256 or _BAD_DESCRIPTION.search(description):
-        raise InvalidArgument('must be at most 256 characters without ^!<>=&"', field="description")
-    return description
 
 
 def get_dataset(session: Session, project_id: str, dataset_id: str, *, for_update: bool = False) -> Dataset:
@@ -62,49 +45,35 @@ def inner_paths(dataset: Dataset) -> dict[str, str]:
 def create_dataset(
     session: Session, store: ObjectStore, project_id: str, body: dict[str, Any]
 ) -> tuple[Dataset, Task | None]:
-    """``store`` is the caller's project's: the work path must be writable by it and every data source
+    """``body`` is a ``CreateDatasetReq`` as sent (types, enums and name rules already checked).
+    ``store`` is the caller's project's: the work path must be writable by it and every data source
     readable (a dataset on another project's bucket needs that bucket shared)."""
-    name = _check_name(body.get("dataset_name"))
-    dataset_type = body.get("dataset_type", 0)
-    if dataset_type not in DATASET_TYPES:
-        known = ", ".join(str(k) for k in DATASET_TYPES)
-        raise InvalidArgument(f"unknown dataset type {dataset_type!r}; known: {known}", field="dataset_type")
-    work_path = body.get("work_path")
-    if not isinstance(work_path, str):
-        raise InvalidArgument("is required", field="work_path")
-    work = user_path(store, work_path, field="work_path", write=True).as_dir()
+    name = body["dataset_name"]
+    work = user_path(store, body["work_path"], field="work_path", write=True).as_dir()
     if not work.key:
         raise InvalidArgument(
             "a subdirectory must be given, not a bucket root", field="work_path", error_code="ModelArts.4205"
         )
-    sources = body.get("data_sources")
-    if not isinstance(sources, list) or not sources:
-        raise InvalidArgument("needs at least one data source", field="data_sources")
     clean_sources = []
-    for i, source in enumerate(sources):
+    for i, source in enumerate(body["data_sources"]):
         field = f"data_sources[{i}]"
-        if not isinstance(source, dict):
-            raise InvalidArgument("must be an object", field=field)
         if source.get("data_type", 0) != 0:
             raise InvalidArgument("only OBS (data_type 0) sources are supported", field=f"{field}.data_type")
         path = user_path(store, str(source.get("data_path") or ""), field=f"{field}.data_path").as_dir()
         clean_sources.append({"data_type": 0, "data_path": str(path)})
     if session.scalar(select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name)):
         raise Conflict(f"Dataset '{name}' already exists.", error_code="ModelArts.4351")
-    label_format = body.get("label_format")
-    if label_format is not None and not isinstance(label_format, dict):
-        raise InvalidArgument("must be an object", field="label_format")
     dataset = Dataset(
         project_id=project_id,
         name=name,
-        description=_check_description(body.get("description")),
-        dataset_type=dataset_type,
+        description=body.get("description") or "",
+        dataset_type=body.get("dataset_type", 0),
         data_format=body.get("data_format") or "Default",
         data_sources=clean_sources,
         work_path=str(work),
         work_path_type=body.get("work_path_type", 0),
         workspace_id=str(body.get("workspace_id") or "0"),
-        label_format=label_format,
+        label_format=body.get("label_format"),
         status=STATUS_CREATING,
     )
     session.add(dataset)
@@ -220,8 +189,8 @@ def dataset_view(session: Session, dataset: Dataset, *, with_labels: bool = True
 
 def modify_dataset(session: Session, project_id: str, dataset_id: str, body: dict[str, Any]) -> Dataset:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    if "dataset_name" in body and body["dataset_name"] != dataset.name:
-        name = _check_name(body["dataset_name"])
+    if body.get("dataset_name") and body["dataset_name"] != dataset.name:
+        name = body["dataset_name"]
         taken = session.scalar(
             select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name)
         )
@@ -229,7 +198,7 @@ def modify_dataset(session: Session, project_id: str, dataset_id: str, body: dic
             raise Conflict(f"Dataset '{name}' already exists.", error_code="ModelArts.4351")
         dataset.name = name
     if "description" in body:
-        dataset.description = _check_description(body["description"])
+        dataset.description = body["description"] or ""
     if body.get("add_labels"):
         label_service.add_labels(session, dataset, body["add_labels"], field="add_labels", strict=True)
     if body.get("update_labels"):

@@ -27,26 +27,40 @@ def list_labels(session: Session, dataset: Dataset) -> list[DatasetLabel]:
     return list(session.scalars(query))
 
 
+# Label types as the reference numbers them (``Label.type``).
+LABEL_TYPES = (0, 1, 3, 100, 101, 102, 103, 200, 201, 202, 600)
+# The label types a dataset type's labels may have; a type not listed (table 400, custom format 900)
+# takes any label type.
+_LABEL_TYPES_OF = {102: (102, 103), **{t: (t,) for t in (0, 1, 3, 100, 101, 200, 201, 202, 600)}}
+
+
 def default_label_type(dataset: Dataset) -> int:
-    return dataset.dataset_type if dataset.dataset_type in (0, 1, 3, 100, 101, 102, 200, 201, 202, 600) else 0
+    return dataset.dataset_type if dataset.dataset_type in _LABEL_TYPES_OF else 0
 
 
-def _check_label(raw: Any, field: str, dataset: Dataset) -> tuple[str, int, dict[str, Any], Any]:
-    if not isinstance(raw, dict):
-        raise InvalidArgument("must be an object", field=field)
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 256 or _BAD_LABEL.search(name):
+def check_label_type(dataset: Dataset, label_type: Any, field: str) -> int:
+    """The label type, if it is one of the reference's and fits the dataset's type (a label of type 1,
+    object detection, has no meaning on an image classification dataset)."""
+    if isinstance(label_type, bool) or not isinstance(label_type, int) or label_type not in LABEL_TYPES:
+        raise InvalidArgument(f"must be one of {', '.join(map(str, LABEL_TYPES))}", field=field)
+    fitting = _LABEL_TYPES_OF.get(dataset.dataset_type, LABEL_TYPES)
+    if label_type not in fitting:
+        raise InvalidArgument(
+            f"label type {label_type} does not fit dataset type {dataset.dataset_type}"
+            f" (expected {' or '.join(map(str, fitting))})",
+            field=field,
+        )
+    return label_type
+
+
+def _check_label(raw: dict[str, Any], field: str, dataset: Dataset) -> tuple[str, int, dict[str, Any], Any]:
+    """``raw`` is a ``Label`` as sent (types already checked); the name's characters and the type's
+    fit with the dataset are checked here, so that a batch answers per item."""
+    name = raw["name"]
+    if not name.strip() or _BAD_LABEL.search(name):
         raise InvalidArgument("must be 1 to 256 characters without <>=&\"'", field=f"{field}.name")
-    label_type = raw.get("type", default_label_type(dataset))
-    if not isinstance(label_type, int):
-        raise InvalidArgument("must be an integer", field=f"{field}.type")
-    prop = raw.get("property") or {}
-    if not isinstance(prop, dict):
-        raise InvalidArgument("must be an object", field=f"{field}.property")
-    attributes = raw.get("attributes")
-    if attributes is not None and not isinstance(attributes, list):
-        raise InvalidArgument("must be a list", field=f"{field}.attributes")
-    return name, label_type, prop, attributes
+    label_type = check_label_type(dataset, raw.get("type", default_label_type(dataset)), f"{field}.type")
+    return name, label_type, raw.get("property") or {}, raw.get("attributes")
 
 
 def _find(session: Session, dataset: Dataset, name: str, label_type: int | None) -> DatasetLabel | None:
@@ -54,12 +68,6 @@ def _find(session: Session, dataset: Dataset, name: str, label_type: int | None)
     if label_type is not None:
         query = query.where(DatasetLabel.type == label_type)
     return session.scalars(query).first()
-
-
-def _batch(items: Any, field: str) -> list[Any]:
-    if not isinstance(items, list):
-        raise InvalidArgument("must be a list", field=field)
-    return items
 
 
 def _result(errors: list[ModelworksError | None]) -> list[dict[str, Any]]:
@@ -73,11 +81,16 @@ def _result(errors: list[ModelworksError | None]) -> list[dict[str, Any]]:
 
 
 def add_labels(
-    session: Session, dataset: Dataset, items: Any, *, field: str = "labels", strict: bool = False
+    session: Session,
+    dataset: Dataset,
+    items: list[dict[str, Any]],
+    *,
+    field: str = "labels",
+    strict: bool = False,
 ) -> list[dict[str, Any]]:
     """Create labels. ``strict`` raises on the first bad item, else each item gets its own result."""
     errors: list[ModelworksError | None] = []
-    for i, raw in enumerate(_batch(items, field)):
+    for i, raw in enumerate(items):
         try:
             name, label_type, prop, attributes = _check_label(raw, f"{field}[{i}]", dataset)
             if _find(session, dataset, name, label_type) is not None:
@@ -103,14 +116,18 @@ def add_labels(
 
 
 def update_labels(
-    session: Session, dataset: Dataset, items: Any, *, field: str = "labels", strict: bool = False
+    session: Session,
+    dataset: Dataset,
+    items: list[dict[str, Any]],
+    *,
+    field: str = "labels",
+    strict: bool = False,
 ) -> list[dict[str, Any]]:
     errors: list[ModelworksError | None] = []
-    for i, raw in enumerate(_batch(items, field)):
+    for i, raw in enumerate(items):
         try:
             name, label_type, prop, attributes = _check_label(raw, f"{field}[{i}]", dataset)
-            given_type = raw.get("type") if isinstance(raw.get("type"), int) else None
-            update_label(session, dataset, name, given_type, prop, attributes)
+            update_label(session, dataset, name, raw.get("type"), prop, attributes)
             errors.append(None)
         except ModelworksError as err:
             if strict:
@@ -158,7 +175,7 @@ def update_label(
 def delete_labels(
     session: Session,
     dataset: Dataset,
-    items: Any,
+    items: list[dict[str, Any]],
     *,
     policy: int = 0,
     field: str = "labels",
@@ -168,16 +185,13 @@ def delete_labels(
 
     Returns per-item results and the deleted samples (the caller removes their files for policy 2).
     """
-    if policy not in (0, 1, 2):
-        raise InvalidArgument("must be 0, 1 or 2", field="delete_policy")
     errors: list[ModelworksError | None] = []
     removed: list[Sample] = []
-    for i, raw in enumerate(_batch(items, field)):
+    for raw in items:
         try:
-            if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-                raise InvalidArgument("is required", field=f"{field}[{i}].name")
-            given_type = raw.get("type") if isinstance(raw.get("type"), int) else None
-            removed.extend(delete_label(session, dataset, raw["name"], given_type, delete_samples=policy > 0))
+            removed.extend(
+                delete_label(session, dataset, raw["name"], raw.get("type"), delete_samples=policy > 0)
+            )
             errors.append(None)
         except ModelworksError as err:
             if strict:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.data import search
 from modelworks.data.constants import STATE_TO_STATUS, STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
+from modelworks.data.labels import check_label_type
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.db import now_ms
 from modelworks.errors import Conflict, InvalidArgument, NotFound
@@ -370,7 +371,10 @@ def build_labels(
     *,
     annotated_by_default: str = "human",
 ) -> list[dict[str, Any]]:
-    """Validate sample labels; returns column values for SampleLabel rows (without sample ids)."""
+    """Validate sample labels; returns column values for SampleLabel rows (without sample ids).
+
+    ``raw_labels`` may come from a file being imported, not only from a typed request: every field is
+    checked here. A label's type must be one of the reference's and fit the dataset's type."""
     if not isinstance(raw_labels, list):
         raise InvalidArgument("must be a list", field=field)
     out = []
@@ -388,7 +392,7 @@ def build_labels(
         prop = raw.get("property") or {}
         if not isinstance(prop, dict):
             raise InvalidArgument("must be an object", field=f"{f}.property")
-        label_type = raw.get("type", label.type)
+        label_type = check_label_type(dataset, raw.get("type", label.type), f"{f}.type")
         if label_type == 1 or "@modelarts:feature" in prop:
             _check_feature(prop, f"{f}.property")
         score = raw.get("score")
@@ -421,22 +425,17 @@ def known_labels(session: Session, dataset: Dataset) -> dict[str, DatasetLabel]:
 def update_sample_labels(
     session: Session, dataset: Dataset, body: dict[str, Any], labeler: str
 ) -> list[dict[str, Any]]:
-    """Replace the labels of each listed sample, all or nothing.
+    """Replace the labels of each listed sample, all or nothing. ``body`` is an ``UpdateSamplesReq``
+    as sent (types and enums already checked).
 
     A sample item may carry ``sample_version`` (as read from the sample); if the sample changed
     since, nothing is written and 409 names the samples, so two labelers never silently overwrite
     each other.
     """
-    items = body.get("samples")
-    if not isinstance(items, list) or not items:
-        raise InvalidArgument("needs at least one sample", field="samples")
+    items = body["samples"]
     labeler = body.get("email") or labeler
     known = known_labels(session, dataset)
-    ids = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("sample_id"), str):
-            raise InvalidArgument("is required", field=f"samples[{i}].sample_id")
-        ids.append(item["sample_id"])
+    ids = [item["sample_id"] for item in items]
     found = {
         s.id: s
         for s in session.scalars(
@@ -450,17 +449,13 @@ def update_sample_labels(
         )
     }
     stale = []
-    for i, item in enumerate(items):
+    for item in items:
         sample = found.get(item["sample_id"])
         if sample is None:
             raise NotFound(f"Sample '{item['sample_id']}' does not exist.", error_code="ModelArts.4420")
         version = item.get("sample_version")
         if version is not None and version != sample.version:
             stale.append(sample.id)
-        if item.get("sample_usage") not in (None, *USAGES):
-            raise InvalidArgument(f"must be one of {', '.join(USAGES)}", field=f"samples[{i}].sample_usage")
-        if item.get("metadata") is not None and not isinstance(item["metadata"], dict):
-            raise InvalidArgument("must be an object", field=f"samples[{i}].metadata")
     if stale:
         raise Conflict(
             "samples changed since they were read (sample_version differs): " + ", ".join(stale),

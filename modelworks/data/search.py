@@ -7,7 +7,9 @@ table); the conditions are ANDed (the export task ORs them: see ``any_of``).
 from __future__ import annotations
 
 import json
+import math
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
@@ -21,6 +23,8 @@ from modelworks.errors import InvalidArgument
 _RANGE = re.compile(r"^\s*\[?\s*([0-9.]+)\s*[-,~]\s*([0-9.]+)\s*\]?\s*$")
 _DAY_MS = 24 * 3600 * 1000
 _SAMPLE_TIME = {"day": 1, "week": 7, "month": 30, "year": 365}
+_MAX_MS = 2**62  # beyond any time, and within the 64-bit integers both databases bind
+_DAYS = re.compile(r"^\s*(\d{8})\s*-\s*(\d{8})\s*$")
 _METADATA_KEYS = ("kvp", "slice_thickness", "study_date", "time_in_video", "frame_in_video")
 
 
@@ -57,13 +61,13 @@ def label_filter(
 
 def parse_range(value: str, field: str) -> tuple[float, float]:
     match = _RANGE.match(str(value))
-    if match:
-        return float(match.group(1)), float(match.group(2))
     try:
-        low = float(value)
+        low, high = (float(match.group(1)), float(match.group(2))) if match else (float(value), 1.0)
     except ValueError as exc:
         raise InvalidArgument("must be a number or a range like 0.5-1", field=field) from exc
-    return low, 1.0
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise InvalidArgument("must be a finite number or range", field=field)
+    return low, high
 
 
 def score_filter(low: float | None, high: float | None, dataset_id: str | None = None) -> ColumnElement[bool]:
@@ -89,15 +93,47 @@ def _labels_matching(
     return exists().where(label.sample_id == Sample.id, label.dataset_id == Sample.dataset_id, *where)
 
 
+def _text(raw: dict[str, Any], key: str, field: str) -> str | None:
+    """A condition's string field (a number is taken as its text); anything else is refused."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidArgument("must be a string", field=f"{field}.{key}")
+    return str(value)
+
+
+def _values(values: Any, field: str) -> list[str]:
+    """A list of property values to match (one value alone is taken as a list of one)."""
+    if isinstance(values, str | int | float) and not isinstance(values, bool):
+        return [str(values)]
+    if not isinstance(values, list) or not all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in values
+    ):
+        raise InvalidArgument("must be a list of strings", field=field)
+    return [str(v) for v in values]
+
+
+def _op(raw: dict[str, Any], field: str) -> str:
+    op = raw.get("op") or "AND"
+    if not isinstance(op, str) or op.upper() not in ("AND", "OR"):
+        raise InvalidArgument("must be AND or OR", field=f"{field}.op")
+    return op.upper()
+
+
 def _search_label(raw: Any, field: str, dataset_id: str | None) -> ColumnElement[bool]:
     if not isinstance(raw, dict):
         raise InvalidArgument("must be an object", field=field)
     label = aliased(SampleLabel)
     where: list[ColumnElement[bool]] = []
-    if raw.get("name"):
-        where.append(label.name == str(raw["name"]))
+    name = _text(raw, "name", field)
+    if name is not None:
+        where.append(label.name == name)
     if raw.get("type") is not None:
-        where.append(label.type == int(raw["type"]))
+        label_type = raw["type"]
+        if isinstance(label_type, bool) or not isinstance(label_type, int) or not 0 <= label_type < 2**31:
+            raise InvalidArgument("must be a label type (an integer)", field=f"{field}.type")
+        where.append(label.type == label_type)
     props = raw.get("property") or {}
     if not isinstance(props, dict):
         raise InvalidArgument("must be an object", field=f"{field}.property")
@@ -107,10 +143,38 @@ def _search_label(raw: Any, field: str, dataset_id: str | None) -> ColumnElement
         if values is None:
             prop_conds.append(label.property[key].as_string().is_not(None))
         else:
-            prop_conds.append(or_(*[expr == str(v) for v in values]))
+            prop_conds.append(or_(*[expr == v for v in _values(values, f"{field}.property.{key}")]))
     if prop_conds:
-        where.append(or_(*prop_conds) if raw.get("op") == "OR" else and_(*prop_conds))
+        where.append(or_(*prop_conds) if _op(raw, field) == "OR" else and_(*prop_conds))
     return _labels_matching(label, where, dataset_id)
+
+
+def sample_time_filter(value: str, field: str) -> ColumnElement[bool]:
+    """``sample_time`` of a search condition (the file's modification time, kept in ms):
+
+    * ``day``, ``week``, ``month``, ``year``: the last 1, 7, 30 or 365 days up to now;
+    * ``yyyyMMdd-yyyyMMdd`` (the reference's form): from the start of the first day to the end of the
+      last, both included, in UTC (the reference's "at most 30 days" is not enforced);
+    * ``<ms>-<ms>``: a range of timestamps in milliseconds, both included.
+    """
+    days = _SAMPLE_TIME.get(value)
+    if days is not None:
+        return Sample.sample_time >= now_ms() - days * _DAY_MS
+    match = _DAYS.match(value)
+    if match:
+        try:
+            first, last = (datetime.strptime(d, "%Y%m%d").replace(tzinfo=UTC) for d in match.groups())
+        except ValueError as exc:
+            raise InvalidArgument("must be yyyyMMdd-yyyyMMdd with real dates", field=field) from exc
+        if last < first:
+            raise InvalidArgument("the end date is before the start date", field=field)
+        start = int(first.timestamp() * 1000)
+        end = int((last + timedelta(days=1)).timestamp() * 1000)
+        return (Sample.sample_time >= start) & (Sample.sample_time < end)
+    low, high = parse_range(value, field)
+    if not (-_MAX_MS <= low <= _MAX_MS and -_MAX_MS <= high <= _MAX_MS):
+        raise InvalidArgument("must be day, month, yyyyMMdd-yyyyMMdd or a range in ms", field=field)
+    return Sample.sample_time.between(int(low), int(high))
 
 
 def _condition(raw: Any, field: str, dataset_id: str | None) -> ColumnElement[bool]:
@@ -125,53 +189,54 @@ def _condition(raw: Any, field: str, dataset_id: str | None) -> ColumnElement[bo
         parts = [
             _search_label(item, f"{field}.label_list.labels[{i}]", dataset_id) for i, item in enumerate(items)
         ]
-        conds.append(or_(*parts) if label_list.get("op") == "OR" else and_(*parts))
-    if raw.get("labeler"):
+        conds.append(or_(*parts) if _op(label_list, f"{field}.label_list") == "OR" else and_(*parts))
+    labeler = _text(raw, "labeler", field)
+    if labeler is not None:
         label = aliased(SampleLabel)
         conds.append(
-            or_(
-                Sample.labeler == raw["labeler"],
-                _labels_matching(label, [label.labeler == raw["labeler"]], dataset_id),
-            )
+            or_(Sample.labeler == labeler, _labels_matching(label, [label.labeler == labeler], dataset_id))
         )
-    if raw.get("sample_name"):
-        conds.append(Sample.name == raw["sample_name"])
-    if raw.get("sample_dir"):
-        conds.append(Sample.sample_dir == raw["sample_dir"])
-    if raw.get("sample_time"):
-        days = _SAMPLE_TIME.get(str(raw["sample_time"]))
-        if days is None:
-            low_s, high_s = parse_range(raw["sample_time"], f"{field}.sample_time")
-            conds.append(Sample.sample_time.between(int(low_s), int(high_s)))
-        else:
-            conds.append(Sample.sample_time >= now_ms() - days * _DAY_MS)
-    if raw.get("score") not in (None, ""):
-        conds.append(score_filter(*parse_range(raw["score"], f"{field}.score"), dataset_id))
-    if raw.get("hard") not in (None, ""):
-        hard = str(raw["hard"]).lower() in ("1", "true")
-        conds.append(Sample.hard == (1 if hard else 0))
-    if raw.get("coefficient") not in (None, ""):
-        low, high = parse_range(raw["coefficient"], f"{field}.coefficient")
+    sample_name = _text(raw, "sample_name", field)
+    if sample_name is not None:
+        conds.append(Sample.name == sample_name)
+    sample_dir = _text(raw, "sample_dir", field)
+    if sample_dir is not None:
+        conds.append(Sample.sample_dir == sample_dir)
+    sample_time = _text(raw, "sample_time", field)
+    if sample_time is not None:
+        conds.append(sample_time_filter(sample_time, f"{field}.sample_time"))
+    score = _text(raw, "score", field)
+    if score is not None:
+        conds.append(score_filter(*parse_range(score, f"{field}.score"), dataset_id))
+    hard = _text(raw, "hard", field) if not isinstance(raw.get("hard"), bool) else str(raw["hard"])
+    if hard is not None:
+        conds.append(Sample.hard == (1 if hard.lower() in ("1", "true") else 0))
+    coefficient = _text(raw, "coefficient", field)
+    if coefficient is not None:
+        low, high = parse_range(coefficient, f"{field}.coefficient")
         conds.append(Sample.hard_coefficient.between(low, high))
-    if raw.get("import_origin") not in (None, ""):
-        conds.append(Sample.meta["@modelarts:import_origin"].as_string() == str(raw["import_origin"]))
-    if raw.get("parent_sample_id"):
-        conds.append(Sample.meta["parent_sample_id"].as_string() == str(raw["parent_sample_id"]))
+    import_origin = _text(raw, "import_origin", field)
+    if import_origin is not None:
+        conds.append(Sample.meta["@modelarts:import_origin"].as_string() == import_origin)
+    parent = _text(raw, "parent_sample_id", field)
+    if parent is not None:
+        conds.append(Sample.meta["parent_sample_id"].as_string() == parent)
     for key in _METADATA_KEYS:
-        if raw.get(key) not in (None, ""):
-            conds.append(Sample.meta[key].as_string() == str(raw[key]))
+        value = _text(raw, key, field)
+        if value is not None:
+            conds.append(Sample.meta[key].as_string() == value)
     metadata = raw.get("metadata")
     if metadata:
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("props", {}), dict):
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("props") or {}, dict):
             raise InvalidArgument("must be an object with 'props'", field=f"{field}.metadata")
         parts = [
-            or_(*[Sample.meta[k].as_string() == str(v) for v in (vals or [])])
+            or_(*[Sample.meta[k].as_string() == v for v in _values(vals, f"{field}.metadata.props.{k}")])
             if vals
             else Sample.meta[k].is_not(None)
-            for k, vals in metadata.get("props", {}).items()
+            for k, vals in (metadata.get("props") or {}).items()
         ]
         if parts:
-            conds.append(or_(*parts) if metadata.get("op") == "OR" else and_(*parts))
+            conds.append(or_(*parts) if _op(metadata, f"{field}.metadata") == "OR" else and_(*parts))
     return and_(true(), *conds)
 
 

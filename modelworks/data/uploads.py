@@ -32,10 +32,9 @@ def add_samples(
     session: Session, store: ObjectStore, dataset: Dataset, body: dict[str, Any], labeler: str
 ) -> dict[str, Any]:
     """Each item is uploaded (``data``, base64) into the dataset's data path, or refers to a stored
-    file (``data_source.data_path``). Items fail one by one; a failed item writes nothing."""
-    items = body.get("samples")
-    if not isinstance(items, list) or not items:
-        raise InvalidArgument("needs at least one sample", field="samples")
+    file (``data_source.data_path``). Items fail one by one; a failed item writes nothing. ``body`` is
+    an ``UploadSamplesReq`` as sent (types already checked)."""
+    items = body["samples"]
     final = body.get("final_annotation", True) is not False
     data_dir = parse_obs_path(inner_paths(dataset)["inner_data_path"])
     known = known_labels(session, dataset)
@@ -45,8 +44,6 @@ def add_samples(
         field = f"samples[{i}]"
         written = None
         try:
-            if not isinstance(item, dict):
-                raise InvalidArgument("must be an object", field=field)
             if item.get("sample_type") not in (None, sample_type_for(dataset.dataset_type)):
                 raise InvalidArgument(
                     f"must be {sample_type_for(dataset.dataset_type)} for this dataset",
@@ -54,10 +51,10 @@ def add_samples(
                 )
             if item.get("data") is not None:
                 name = item.get("name")
-                if not isinstance(name, str) or not name or len(name) > 1024 or _BAD_NAME.search(name):
+                if not name or len(name) > 1024 or _BAD_NAME.search(name):
                     raise InvalidArgument("must be a file name without !<>=&\"'/\\", field=f"{field}.name")
                 try:
-                    data = base64.b64decode(str(item["data"]), validate=True)
+                    data = base64.b64decode(item["data"], validate=True)
                 except (binascii.Error, ValueError) as exc:
                     raise InvalidArgument("must be base64", field=f"{field}.data") from exc
                 path = data_dir.join(name)
@@ -69,9 +66,9 @@ def add_samples(
                     )
                 store.write(path, data)
                 written = path
-            elif isinstance(item.get("data_source"), dict) and item["data_source"].get("data_path"):
+            elif (item.get("data_source") or {}).get("data_path"):
                 path = user_path(
-                    store, str(item["data_source"]["data_path"]), field=f"{field}.data_source.data_path"
+                    store, item["data_source"]["data_path"], field=f"{field}.data_source.data_path"
                 )
             else:
                 raise InvalidArgument("needs 'data' or 'data_source.data_path'", field=field)
@@ -142,8 +139,6 @@ def _insert(
         for sid in ids:
             session.add_all(SampleLabel(sample_id=sid, created_at=now, **row) for row in labels)
         if metadata:
-            if not isinstance(metadata, dict):
-                raise InvalidArgument("must be an object", field=f"{field}.metadata")
             for sample in session.scalars(select(Sample).where(Sample.id.in_(ids))):
                 apply_metadata(sample, metadata)
         session.flush()
@@ -154,9 +149,7 @@ def _insert(
 def delete_samples(
     session: Session, store: ObjectStore, dataset: Dataset, body: dict[str, Any]
 ) -> dict[str, Any]:
-    ids = body.get("samples")
-    if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
-        raise InvalidArgument("must be a list of sample ids", field="samples")
+    ids = body["samples"]
     found = list(session.scalars(select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(ids))))
     found_ids = {s.id for s in found}
     results: list[dict[str, Any]] = []
