@@ -7,42 +7,71 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from fastapi.responses import Response
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep
+from modelworks.api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep
 from modelworks.api.routing import api_router
 from modelworks.api.samples import _score, _views
+from modelworks.api.schemas.common import MAX_INT32, ErrorResp, Limit100, Offset
+from modelworks.api.schemas.tasks import (
+    AutoAnnotationSample,
+    CreateTaskReq,
+    CreateTaskResp,
+    ListAutoAnnotationSamplesResp,
+    ListTasksResp,
+    ListTaskType,
+    RunningTask,
+)
 from modelworks.data import samples as sample_service
 from modelworks.data.constants import STATE_AUTO, STATUS_AUTO
 from modelworks.data.datasets import get_dataset
-from modelworks.errors import NotFound
+from modelworks.errors import SampleNotFound
 from modelworks.intelligent import service
 
-router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}", tags=["intelligent-tasks"])
+router = api_router(
+    prefix="/v2/{project_id}/datasets/{dataset_id}",
+    tags=["intelligent-tasks"],
+    responses={400: {"model": ErrorResp}, 404: {"model": ErrorResp}},
+)
 
 
-@router.post("/tasks")
+@router.post(
+    "/tasks",
+    response_model=CreateTaskResp,
+    response_model_exclude_unset=True,
+    responses={409: {"model": ErrorResp}},
+)
 def start_task(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     store: StoreDep,
-    body: JsonBody,
+    settings: SettingsDep,
+    body: CreateTaskReq,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id, for_update=True)
-    task = service.create_task(session, store, dataset, body, principal=principal)
+    task = service.create_task(
+        session,
+        store,
+        dataset,
+        body.model_dump(exclude_unset=True),
+        principal=principal,
+        multi_node_training=bool(settings.ray_address),
+    )
     return {"task_id": task.id}
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=ListTasksResp, response_model_exclude_unset=True)
 def list_tasks(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Offset = 0,
+    limit: Limit100 = 10,
     task_name: str | None = None,
-    type: str | None = None,
+    type: Annotated[
+        ListTaskType, Query(description="auto-label, pre-label, auto-grouping or auto-deploy")
+    ] = None,
 ) -> dict[str, Any]:
     dataset = get_dataset(session, project_id, dataset_id)
     total, rows, deploying = service.list_tasks(
@@ -55,7 +84,7 @@ def list_tasks(
     }
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=RunningTask, response_model_exclude_unset=True)
 def get_task(
     project_id: str, dataset_id: str, task_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -63,7 +92,7 @@ def get_task(
     return service.task_view(session, dataset, service.get_task(session, dataset, task_id))
 
 
-@router.post("/tasks/{task_id}/stop", status_code=204)
+@router.post("/tasks/{task_id}/stop", status_code=204, response_class=Response)
 def stop_task(
     project_id: str, dataset_id: str, task_id: str, principal: PrincipalDep, session: SessionDep
 ) -> Response:
@@ -81,18 +110,22 @@ def _with_hard_details(view: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-@router.get("/auto-annotations/samples")
+@router.get(
+    "/auto-annotations/samples",
+    response_model=ListAutoAnnotationSamplesResp,
+    response_model_exclude_unset=True,
+)
 def list_auto_annotation_samples(
     project_id: str,
     dataset_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Offset = 0,
+    limit: Limit100 = 10,
     order: Literal["asc", "desc"] = "desc",
     label_name: str | None = None,
-    label_type: int | None = None,
+    label_type: Annotated[int | None, Query(ge=-MAX_INT32 - 1, le=MAX_INT32)] = None,
     low_score: str | None = None,
     high_score: str | None = None,
     search_conditions: str | None = None,
@@ -120,7 +153,11 @@ def list_auto_annotation_samples(
     }
 
 
-@router.get("/auto-annotations/samples/{sample_id}")
+@router.get(
+    "/auto-annotations/samples/{sample_id}",
+    response_model=AutoAnnotationSample,
+    response_model_exclude_unset=True,
+)
 def get_auto_annotation_sample(
     project_id: str,
     dataset_id: str,
@@ -132,7 +169,5 @@ def get_auto_annotation_sample(
     dataset = get_dataset(session, project_id, dataset_id)
     sample = sample_service.get_sample(session, dataset, sample_id)
     if sample.status != STATUS_AUTO:
-        raise NotFound(
-            f"Sample '{sample_id}' has no auto label waiting for confirmation.", error_code="ModelArts.4420"
-        )
+        raise SampleNotFound(f"Sample '{sample_id}' has no auto label waiting for confirmation.")
     return _with_hard_details(_views(session, settings, dataset, [sample])[0])

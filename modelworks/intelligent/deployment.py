@@ -36,10 +36,17 @@ from modelworks.data.versions import CREATING as VERSION_CREATING
 from modelworks.data.versions import NORMAL as VERSION_NORMAL
 from modelworks.data.versions import create_version
 from modelworks.db import now_ms
-from modelworks.errors import InvalidArgument, ModelworksError, NotFound
+from modelworks.errors import (
+    DeployStepFailed,
+    InvalidArgument,
+    ModelNotReady,
+    ModelworksError,
+    NotEnoughLabeledSamples,
+    NotFound,
+    ServiceModelNotFound,
+)
 from modelworks.iam.service import Principal
 from modelworks.intelligent.handler import (
-    NO_SAMPLES_CODE,
     Item,
     Prediction,
     Run,
@@ -57,14 +64,12 @@ from modelworks.models.status import PUBLISHED
 from modelworks.services import lifecycle
 from modelworks.services.gateway import Gateway
 from modelworks.services.models import InferenceService
-from modelworks.services.status import DEPLOYING, MODEL_NOT_FOUND, MODEL_NOT_READY, SERVING
+from modelworks.services.status import DEPLOYING, SERVING
 from modelworks.storage import parse_obs_path
 from modelworks.training.builtin.catalog import builtin_algorithms
 from modelworks.training.status import ACTIVE_PHASES, COMPLETED
 from modelworks.training.training_jobs import create_training_job, get_training_job, terminate
 
-DEPLOY_FAILED = "ModelArts.4995"
-"""A step of a pre-label or auto-deploy task (service, training job, model) did not succeed."""
 PRELABEL_PREFIX = "prelabel_infer_"
 SERVICE_TIMEOUT_SECONDS = 600.0
 STEP_TIMEOUT_SECONDS = 6 * 3600.0
@@ -100,7 +105,7 @@ AUTO_DEPLOY_STAGES = {
 
 
 def _failed(message: str) -> ModelworksError:
-    return ModelworksError(message, error_code=DEPLOY_FAILED)
+    return DeployStepFailed(message)
 
 
 def principal_of(payload: dict[str, Any]) -> Principal:
@@ -384,10 +389,8 @@ def pre_label(ctx: TaskContext) -> dict[str, Any]:
         model_name, model_version, apis = model.name, model.version, list(model.apis or [])
     dataset, _labeled, targets = _load(ctx, payload["dataset_id"], payload.get("sample_ids") or [])
     if not targets:
-        raise InvalidArgument(
-            "the dataset has no unlabeled samples to pre-label",
-            field="config.samples",
-            error_code=NO_SAMPLES_CODE,
+        raise NotEnoughLabeledSamples(
+            "the dataset has no unlabeled samples to pre-label", field="config.samples"
         )
     contents = _read_items(ctx, run, dataset, targets)
     call = api_call(apis, dataset.dataset_type)
@@ -596,7 +599,14 @@ def auto_deploy(ctx: TaskContext) -> dict[str, Any]:
             "outputs": [{"name": "train_url", "remote": {"obs": {"obs_url": output}}}],
             "parameters": parameters,
         },
-        "spec": {"resource": {"flavor_id": flavor.get("code"), "node_count": 1}},
+        # worker_server_num: the job's nodes (0, the reference's echoed default, means 1); more than
+        # one was refused at the request unless the Ray executor is set up.
+        "spec": {
+            "resource": {
+                "flavor_id": flavor.get("code"),
+                "node_count": max(1, int(config.get("worker_server_num") or 0)),
+            }
+        },
     }
     with ctx.db.session() as session:
         job_id = create_training_job(session, ctx.store, ctx.settings, principal, body).id
@@ -673,14 +683,10 @@ def require_model_for(session: Any, project_id: str, model_id: Any, dataset: Dat
     try:
         model = get_model(session, project_id, model_id)
     except NotFound as exc:
-        raise InvalidArgument(
-            f"Model {model_id} does not exist.", field="model_id", error_code=MODEL_NOT_FOUND
-        ) from exc
+        raise ServiceModelNotFound(f"Model {model_id} does not exist.", field="model_id") from exc
     if model.status != PUBLISHED:
-        raise InvalidArgument(
-            f"model {model_id} is {model.status}; pre-labeling needs a published model",
-            field="model_id",
-            error_code=MODEL_NOT_READY,
+        raise ModelNotReady(
+            f"model {model_id} is {model.status}; pre-labeling needs a published model", field="model_id"
         )
     wanted = MODEL_ALGORITHMS.get(dataset.dataset_type, ())
     if model.model_algorithm not in wanted:

@@ -33,7 +33,7 @@ from modelworks.data.constants import (
 from modelworks.data.datasets import inner_paths
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.db import now_ms
-from modelworks.errors import InvalidArgument, ModelworksError, NotFound, NotImplementedYet
+from modelworks.errors import DatasetNotFound, NotEnoughLabeledSamples, NotImplementedYet, TaskTimedOut
 from modelworks.intelligent.compute import ExecutorCompute
 from modelworks.intelligent.service import (
     AUTO_DEPLOY,
@@ -51,8 +51,6 @@ from modelworks.storage import ObsPath, parse_obs_path
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_CODE = "ModelArts.4998"
-NO_SAMPLES_CODE = "ModelArts.4406"
 _WRITE_CHUNK = 500
 
 # Share of the progress bar per stage of an auto-labeling run.
@@ -148,9 +146,8 @@ class Run:
 
     def _check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise ModelworksError(
-                "the task ran longer than config.stop_time minutes and was stopped; nothing was written",
-                error_code=TIMEOUT_CODE,
+            raise TaskTimedOut(
+                "the task ran longer than config.stop_time minutes and was stopped; nothing was written"
             )
 
 
@@ -187,7 +184,7 @@ def _load(
     with ctx.db.session(readonly=True) as session:
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:
-            raise NotFound(f"Dataset '{dataset_id}' does not exist.", error_code="ModelArts.4352")
+            raise DatasetNotFound(f"Dataset '{dataset_id}' does not exist.")
         session.expunge(dataset)
         rows = session.execute(
             select(Sample.id, Sample.source, Sample.text, Sample.status, Sample.meta)
@@ -388,17 +385,14 @@ class IntelligentTask(TaskHandler):
         with ctx.db.session(readonly=True) as session:
             ds = session.get(Dataset, payload["dataset_id"])
             if ds is None:
-                raise NotFound(
-                    f"Dataset '{payload['dataset_id']}' does not exist.", error_code="ModelArts.4352"
-                )
+                raise DatasetNotFound(f"Dataset '{payload['dataset_id']}' does not exist.")
             check_labels(session, ds)
         dataset, labeled, targets = _load(ctx, payload["dataset_id"], payload.get("sample_ids") or [])
         counts = {"total_sample_count": len(labeled) + len(targets)}
         if not targets:
-            raise InvalidArgument(
+            raise NotEnoughLabeledSamples(
                 "the dataset has no unlabeled samples to auto label",
                 field="config.samples",
-                error_code=NO_SAMPLES_CODE,
             )
         labeled_content = _read_items(ctx, run, dataset, labeled)
         target_content = _read_items(ctx, run, dataset, targets)
@@ -579,10 +573,9 @@ class IntelligentTask(TaskHandler):
         else:
             items = targets  # the unlabeled samples, as the manual describes
         if len(items) < 2:
-            raise InvalidArgument(
+            raise NotEnoughLabeledSamples(
                 "auto grouping needs at least 2 unlabeled (or selected) images",
                 field="config",
-                error_code=NO_SAMPLES_CODE,
             )
         content = _read_items(ctx, run, dataset, items)
         embedder, cache, parts = _embedders(ctx, dataset.dataset_type)

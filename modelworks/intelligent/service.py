@@ -27,7 +27,15 @@ from modelworks.data.constants import (
 )
 from modelworks.data.models import Dataset, Sample, SampleLabel
 from modelworks.db import now_ms
-from modelworks.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet
+from modelworks.errors import (
+    InvalidArgument,
+    InvalidTaskParameter,
+    NotImplementedYet,
+    SampleNotFound,
+    TaskAlreadyRunning,
+    TaskNotFound,
+    UnsupportedDatasetOperation,
+)
 from modelworks.iam.service import Principal
 from modelworks.jobs import Task, TaskStatus, request_cancel, submit
 from modelworks.ml.errors import NotEnoughLabels
@@ -50,42 +58,20 @@ QUEUING, INITIALIZING, RUNNING, FAILED, SUCCEEDED, STOPPING, STOPPED = -1, 0, 1,
 AUTO_LABEL_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION, TEXT_CLASSIFICATION)
 GROUPING_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION)
 ALGORITHMS = ("fast", "accurate")
-TASK_RUNNING = "ModelArts.4997"
-"""Another intelligent task of the same kind is running on the dataset."""
-INVALID_CONFIG = "ModelArts.4384"
 SUCCESS_CODE = "ModelArts.4996"
+"""``code`` of a task that succeeded (seeds 000/001): an outcome, not an error."""
 
 _SCOPE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+)\s*$")
 _GROUPING_FLAGS = ("ambiguity", "image_brightness", "image_colorfulness")
-_NAME = re.compile(r"^[\w.-]{1,64}$")
+_LABELING_DATASETS = "image classification, object detection and text classification"
 
 
 def _invalid(message: str, field: str) -> InvalidArgument:
-    return InvalidArgument(message, field=field, error_code=INVALID_CONFIG)
+    return InvalidTaskParameter(message, field=field)
 
 
-def _bool(config: dict[str, Any], key: str, default: bool, prefix: str = "config.") -> bool:
-    value = config.get(key)
-    if value is None:
-        return default
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if not isinstance(value, bool):
-        raise _invalid("must be true or false", prefix + key)
-    return value
-
-
-def _int(value: Any, field: str, low: int, high: int) -> int:
-    """An integer, also when sent as a string (the seed's grouping example sends ``"n_clusters": "2"``)."""
-    try:
-        number = int(value)
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise _invalid(f"must be an integer from {low} to {high}", field) from None
-    if not low <= number <= high:
-        raise _invalid(f"must be an integer from {low} to {high}", field)
-    return number
+def _unsupported(task: str, types: str) -> InvalidArgument:
+    return UnsupportedDatasetOperation(f"{task} supports {types} datasets", field="task_type")
 
 
 def parse_confidence_scope(value: Any) -> tuple[float, float] | None:
@@ -105,36 +91,13 @@ def parse_confidence_scope(value: Any) -> tuple[float, float] | None:
 
 
 def _task_type(body: dict[str, Any]) -> str:
-    raw = body.get("task_type")
-    if raw in (None, "") and body.get("type") is not None:
-        number = body["type"]
-        if isinstance(number, str) and number.isdigit():
-            number = int(number)
-        if number not in TYPE_NAMES:
-            raise _invalid(
-                "must be 0 (auto-label), 1 (pre-label), 2 (auto-grouping) or 3 (auto-deploy)", "type"
-            )
-        return TYPE_NAMES[number]
-    if raw in (None, ""):
-        return AUTO_LABEL
-    if raw not in TASK_TYPES:
-        raise _invalid(f"must be one of {', '.join(TASK_TYPES)}", "task_type")
-    return str(raw)
-
-
-def _sample_ids(config: dict[str, Any]) -> list[str]:
-    samples = config.get("samples")
-    if samples in (None, []):
-        return []
-    if not isinstance(samples, list):
-        raise _invalid("must be a list of SampleLabels objects", "config.samples")
-    ids = []
-    for i, item in enumerate(samples):
-        sid = item.get("sample_id") if isinstance(item, dict) else None
-        if not isinstance(sid, str) or not sid:
-            raise _invalid("is required", f"config.samples[{i}].sample_id")
-        ids.append(sid)
-    return ids
+    """``task_type``, else the legacy integer ``type``, else auto-label (both checked by the request
+    model)."""
+    if body.get("task_type"):
+        return str(body["task_type"])
+    if body.get("type") is not None:
+        return TYPE_NAMES[int(body["type"])]
+    return AUTO_LABEL
 
 
 def _label_counts(session: Session, dataset: Dataset) -> dict[str, int]:
@@ -191,32 +154,25 @@ def create_task(
     body: dict[str, Any],
     *,
     principal: Principal | None = None,
+    multi_node_training: bool = False,
 ) -> Task:
     """Check a start request (16.1.65) and queue it; the caller's commit makes it visible to workers.
 
+    ``body`` is a ``CreateTaskReq`` as the client sent it (``api/schemas/tasks.py`` checked types,
+    enums and bounds); what is left here depends on the dataset, the project and the task type.
     ``principal`` (the caller) is kept with the task for the ones that act on the caller's behalf:
-    pre-label deploys a service, auto-deploy trains, registers and deploys a model."""
+    pre-label deploys a service, auto-deploy trains, registers and deploys a model.
+    ``multi_node_training``: training jobs may use more than one node (the Ray executor is set up),
+    so auto-deploy can honour ``worker_server_num`` above 1."""
     task_type = _task_type(body)
-    raw = body.get("config")
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise _invalid("must be an object", "config")
-    config = dict(raw)
+    config = dict(body.get("config") or {})
     name = config.get("name") or body.get("task_name")
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
-        raise _invalid("must be 1-64 letters, digits, '_', '-' or '.'", "config.name")
-    description = config.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 256):
-        raise _invalid("must be a string of at most 256 characters", "config.description")
     for key in OUTPUT_PATH_FIELDS:
         # Checked now, not when the run ends: a path the project may not write is refused before
         # anything is queued.
-        if config.get(key) not in (None, ""):
-            if not isinstance(config[key], str):
-                raise _invalid("must be a storage path such as /bucket/dir/", f"config.{key}")
+        if config.get(key):
             config[key] = str(user_path(store, config[key], field=f"config.{key}", write=True).as_dir())
-    sample_ids = _sample_ids(config)
+    sample_ids = [str(item["sample_id"]) for item in config.get("samples") or []]
     if sample_ids:
         found = session.scalar(
             select(func.count())
@@ -224,41 +180,28 @@ def create_task(
             .where(Sample.dataset_id == dataset.id, Sample.id.in_(sample_ids))
         )
         if found != len(set(sample_ids)):
-            raise NotFound(
-                "config.samples names samples that are not in the dataset", error_code="ModelArts.4420"
+            raise SampleNotFound(
+                "names samples that are not in the dataset", field="config.samples", http_status=400
             )
 
     payload: dict[str, Any] = {"dataset_id": dataset.id, "task_type": task_type, "sample_ids": sample_ids}
     if task_type == AUTO_LABEL:
         if dataset.dataset_type not in AUTO_LABEL_TYPES:
-            raise _invalid(
-                "auto labeling supports image classification, object detection and text classification "
-                "datasets",
-                "task_type",
-            )
+            raise _unsupported("auto labeling", _LABELING_DATASETS)
         algorithm = config.get("algorithm_type") or "fast"
-        if algorithm not in ALGORITHMS:
-            raise _invalid("must be fast or accurate", "config.algorithm_type")
         config["algorithm_type"] = algorithm
         scope = parse_confidence_scope(config.get("confidence_scope"))
-        collect = _bool(body, "collect_key_sample", False, prefix="")
-        config["collect_sample"] = _bool(config, "collect_sample", True)
-        rule = config.get("collect_rule") or "all"
-        if rule != "all":
-            raise _invalid("only 'all' is available", "config.collect_rule")
-        config["collect_rule"] = rule
-        config["stop_time"] = _int(config.get("stop_time", 15), "config.stop_time", 1, 24 * 60)
+        collect = bool(body.get("collect_key_sample"))
+        config["collect_sample"] = config.get("collect_sample") is not False
+        config["collect_rule"] = config.get("collect_rule") or "all"
+        config["stop_time"] = config.get("stop_time") or 15
         check_labels(session, dataset)
         payload.update(algorithm=algorithm, collect_key_sample=collect, confidence_scope=scope)
     elif task_type == PRE_LABEL:
         from modelworks.intelligent.deployment import inference_configs, require_model_for
 
         if dataset.dataset_type not in AUTO_LABEL_TYPES:
-            raise _invalid(
-                "pre-labeling supports image classification, object detection and text classification "
-                "datasets",
-                "task_type",
-            )
+            raise _unsupported("pre-labeling", _LABELING_DATASETS)
         model_id = body.get("model_id") or config.get("model_id")
         require_model_for(session, dataset.project_id, model_id, dataset)
         body = {**body, "model_id": model_id}
@@ -274,33 +217,34 @@ def create_task(
 
         algorithm = builtin_for(dataset.dataset_type)
         if algorithm is None:
-            raise _invalid(
-                "one-click deployment supports image classification, object detection and text "
-                "classification datasets",
-                "task_type",
-            )
+            raise _unsupported("one-click deployment", _LABELING_DATASETS)
         if not algorithm.available():
             raise NotImplementedYet(
                 f"the built-in algorithm {algorithm.name} needs packages this installation lacks "
                 "(install the ml extra)"
             )
+        if (config.get("worker_server_num") or 0) > 1 and not multi_node_training:
+            # Refused now rather than by the training job the task would create an hour later.
+            raise NotImplementedYet(
+                "training on more than one node needs the Ray executor: set MODELWORKS_RAY_ADDRESS to a "
+                "Ray cluster, or use 1",
+                field="config.worker_server_num",
+            )
         check_labels(session, dataset)
         payload["dataset_type"] = dataset.dataset_type
     else:
         if dataset.dataset_type not in GROUPING_TYPES:
-            raise _invalid("auto grouping supports image datasets", "task_type")
-        config["n_clusters"] = _int(config.get("n_clusters", 10), "config.n_clusters", 2, 1000)
+            raise _unsupported("auto grouping", "image")
+        config["n_clusters"] = config.get("n_clusters") or 10
         for flag in _GROUPING_FLAGS:
-            config[flag] = _bool(config, flag, False)
+            config[flag] = bool(config.get(flag))
         result_type = config.get("result_type")
-        if result_type is None and body.get("export_type") is not None:
-            result_type = body["export_type"]  # the seed's legacy grouping body
-        result_type = _int(1 if result_type is None else result_type, "config.result_type", 0, 1)
+        if result_type is None:
+            result_type = body.get("export_type")  # the seed's legacy grouping body
+        result_type = 1 if result_type is None else int(result_type)
         config["result_type"] = result_type
         prop = config.get("property")
-        if result_type == 1 and (
-            not isinstance(prop, str) or not prop.strip() or prop.startswith("@modelarts:")
-        ):
+        if result_type == 1 and (not prop or not prop.strip() or prop.startswith("@modelarts:")):
             raise _invalid(
                 "is required to save groups to samples (a sample attribute name)", "config.property"
             )
@@ -312,9 +256,8 @@ def create_task(
         )
     running = _running(session, dataset, task_type)
     if running is not None:
-        raise Conflict(
-            f"task {running.id} ({task_type}) is still running on this dataset; stop it or wait for it",
-            error_code=TASK_RUNNING,
+        raise TaskAlreadyRunning(
+            f"task {running.id} ({task_type}) is still running on this dataset; stop it or wait for it"
         )
     payload["config"] = config
     payload["name"] = name or f"{task_type}-{now_ms()}"
@@ -347,8 +290,6 @@ def list_tasks(
 ) -> tuple[int, list[Task], bool]:
     """Tasks of a dataset, newest first; without ``type`` the auto-labeling ones (active learning and
     pre-labeling), as 16.1.64 says. Also whether a one-click deployment is running."""
-    if task_type not in (None, "") and task_type not in TASK_TYPES:
-        raise InvalidArgument(f"must be one of {', '.join(TASK_TYPES)}", field="type")
     types = [task_type] if task_type else [AUTO_LABEL, PRE_LABEL]
     query = _query(dataset).where(Task.resource_type.in_([f"dataset:{t}" for t in types]))
     rows = list(session.scalars(query.order_by(Task.created_at.desc(), Task.id.desc())))
@@ -371,7 +312,7 @@ def get_task(session: Session, dataset: Dataset, task_id: str, *, for_update: bo
         query = query.with_for_update()
     task = session.scalar(query)
     if task is None:
-        raise NotFound(f"Task '{task_id}' does not exist.", error_code="ModelArts.4353")
+        raise TaskNotFound(f"Task '{task_id}' does not exist.")
     return task
 
 
@@ -417,8 +358,11 @@ def _counts(session: Session, dataset: Dataset) -> dict[str, int]:
 def task_view(
     session: Session, dataset: Dataset, task: Task, counts: dict[str, int] | None = None
 ) -> dict[str, Any]:
-    """A RunningTask (16.1.66). Counts are the dataset's now, as ModelArts reports them."""
+    """A RunningTask (16.1.66). Counts are the dataset's now, as ModelArts reports them. ``resource_id``
+    is the dataset (the resource the task is kept under); ``export_type`` is auto grouping's
+    ``result_type`` (0: storage, 1: sample attributes), 0 for the other types."""
     payload, result = task.payload or {}, dict(task.result or {})
+    task_type, config = payload.get("task_type", AUTO_LABEL), payload.get("config") or {}
     counts = counts if counts is not None else _counts(session, dataset)
     status = status_code(task)
     end = task.finished_at or now_ms()
@@ -432,9 +376,11 @@ def task_view(
     public = {k: v for k, v in result.items() if k not in ("stage",)}
     view: dict[str, Any] = {
         "dataset_id": task.resource_id,
+        "resource_id": task.resource_id,
         "task_id": task.id,
         "task_name": payload.get("name"),
-        "type": TASK_TYPES.get(payload.get("task_type", AUTO_LABEL), 0),
+        "type": TASK_TYPES.get(task_type, 0),
+        "export_type": int(config.get("result_type") or 0) if task_type == AUTO_GROUPING else 0,
         "create_time": _time(task.created_at),
         "status": status,
         "progress": round(float(task.progress or 0.0), 2),
@@ -445,8 +391,9 @@ def task_view(
         "error_msg": task.error_msg,
         "error_detail": task.error_msg,
         "result": public,
-        "config": payload.get("config", {}),
-        "model_id": payload.get("model_id"),
+        "config": config,
+        # pre-label's model from the start; auto-deploy's once its "create model" step made it
+        "model_id": payload.get("model_id") or result.get("model_id"),
         "model_name": result.get("model_name"),
         "model_version": result.get("model_version"),
         **counts,

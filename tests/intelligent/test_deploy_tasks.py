@@ -315,6 +315,8 @@ def test_auto_deploy_trains_registers_and_deploys_a_service_that_answers(live: L
     assert task["status"] == 3, task
     assert task["type"] == 3
     result = task["result"]
+    # The model the task made is the task's model, as for pre-label (seed 000's auto-deploy row).
+    assert task["model_id"] == result["model_id"] and task["resource_id"] == dataset_id
     assert [e["name"] for e in result["events"]] == [
         "init",
         "publish version",
