@@ -35,7 +35,7 @@ from modelworks.data.labels import label_view, list_labels
 from modelworks.data.models import Dataset, Sample, SampleLabel
 from modelworks.data.uploads import add_samples, delete_samples
 from modelworks.db import now_ms
-from modelworks.errors import AuthError, InvalidArgument
+from modelworks.errors import InvalidArgument, SignatureMismatch
 from modelworks.iam.service import server_secret
 from modelworks.storage import parse_obs_path
 
@@ -228,9 +228,7 @@ def _sample_content(
     if expires is not None:
         expected = service.content_signature(server_secret(session), project_id, sample_id, expires)
         if expires < now_ms() or not hmac.compare_digest(expected, signature or ""):
-            raise AuthError(
-                "The content URL has expired or its signature is wrong.", error_code="ModelArts.0208"
-            )
+            raise SignatureMismatch("The content URL has expired or its signature is wrong.")
     dataset = get_dataset(session, project_id, dataset_id)
     sample = service.get_sample(session, dataset, sample_id)
     if sample.text is not None:

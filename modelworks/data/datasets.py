@@ -11,7 +11,12 @@ from modelworks.data import labels as label_service
 from modelworks.data.constants import STATUS_AUTO, STATUS_MANUAL
 from modelworks.data.models import Dataset, DatasetLabel, Sample
 from modelworks.db import now_ms
-from modelworks.errors import Conflict, InvalidArgument, NotFound
+from modelworks.errors import (
+    DatasetExists,
+    DatasetNotFound,
+    InvalidArgument,
+    SubdirectoryRequired,
+)
 from modelworks.jobs import Task, submit
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
@@ -26,7 +31,7 @@ def get_dataset(session: Session, project_id: str, dataset_id: str, *, for_updat
         query = query.with_for_update()
     dataset = session.scalar(query)
     if dataset is None or dataset.status == STATUS_DELETING:
-        raise NotFound(f"Dataset '{dataset_id}' does not exist.", error_code="ModelArts.4352")
+        raise DatasetNotFound(f"Dataset '{dataset_id}' does not exist.")
     return dataset
 
 
@@ -51,9 +56,7 @@ def create_dataset(
     name = body["dataset_name"]
     work = user_path(store, body["work_path"], field="work_path", write=True).as_dir()
     if not work.key:
-        raise InvalidArgument(
-            "a subdirectory must be given, not a bucket root", field="work_path", error_code="ModelArts.4205"
-        )
+        raise SubdirectoryRequired("a subdirectory must be given, not a bucket root", field="work_path")
     clean_sources = []
     for i, source in enumerate(body["data_sources"]):
         field = f"data_sources[{i}]"
@@ -62,7 +65,7 @@ def create_dataset(
         path = user_path(store, str(source.get("data_path") or ""), field=f"{field}.data_path").as_dir()
         clean_sources.append({"data_type": 0, "data_path": str(path)})
     if session.scalar(select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name)):
-        raise Conflict(f"Dataset '{name}' already exists.", error_code="ModelArts.4351")
+        raise DatasetExists(f"Dataset '{name}' already exists.")
     dataset = Dataset(
         project_id=project_id,
         name=name,
@@ -195,7 +198,7 @@ def modify_dataset(session: Session, project_id: str, dataset_id: str, body: dic
             select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name)
         )
         if taken:
-            raise Conflict(f"Dataset '{name}' already exists.", error_code="ModelArts.4351")
+            raise DatasetExists(f"Dataset '{name}' already exists.")
         dataset.name = name
     if "description" in body:
         dataset.description = body["description"] or ""

@@ -9,7 +9,13 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
-from modelworks.errors import Conflict, InvalidArgument, ModelworksError, NotFound
+from modelworks.errors import (
+    InvalidArgument,
+    LabelExists,
+    LabelNotFound,
+    LabelShortcutExists,
+    ModelworksError,
+)
 
 _BAD_LABEL = re.compile(r"[<>=&\"']")
 RENAME_KEY = "@modelarts:rename_to"
@@ -94,13 +100,13 @@ def add_labels(
         try:
             name, label_type, prop, attributes = _check_label(raw, f"{field}[{i}]", dataset)
             if _find(session, dataset, name, label_type) is not None:
-                raise Conflict(f"Label '{name}' already exists.", error_code="ModelArts.4411")
+                raise LabelExists(f"Label '{name}' already exists.")
             shortcut = prop.get("@modelarts:shortcut")
             if shortcut and any(
                 (label.property or {}).get("@modelarts:shortcut") == shortcut
                 for label in list_labels(session, dataset)
             ):
-                raise Conflict(f"Label shortcut '{shortcut}' already exists.", error_code="ModelArts.4412")
+                raise LabelShortcutExists(f"Label shortcut '{shortcut}' already exists.")
             session.add(
                 DatasetLabel(
                     dataset_id=dataset.id, name=name, type=label_type, property=prop, attributes=attributes
@@ -147,14 +153,14 @@ def update_label(
     """Merge ``prop`` into the label; ``@modelarts:rename_to`` renames it on every sample too."""
     label = _find(session, dataset, name, label_type)
     if label is None:
-        raise NotFound(f"Label '{name}' does not exist.", error_code="ModelArts.4410")
+        raise LabelNotFound(f"Label '{name}' does not exist.")
     prop = dict(prop)
     new_name = prop.pop(RENAME_KEY, None)
     if new_name and new_name != label.name:
         if not isinstance(new_name, str) or _BAD_LABEL.search(new_name) or len(new_name) > 256:
             raise InvalidArgument("is not a valid label name", field=RENAME_KEY)
         if _find(session, dataset, new_name, label.type) is not None:
-            raise Conflict(f"Label '{new_name}' already exists.", error_code="ModelArts.4411")
+            raise LabelExists(f"Label '{new_name}' already exists.")
         session.execute(
             update(SampleLabel)
             .where(
@@ -205,7 +211,7 @@ def delete_label(
 ) -> list[Sample]:
     label = _find(session, dataset, name, label_type)
     if label is None:
-        raise NotFound(f"Label '{name}' does not exist.", error_code="ModelArts.4410")
+        raise LabelNotFound(f"Label '{name}' does not exist.")
     removed: list[Sample] = []
     carrying = select(SampleLabel.sample_id).where(
         SampleLabel.dataset_id == dataset.id, SampleLabel.name == label.name, SampleLabel.type == label.type

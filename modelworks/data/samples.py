@@ -17,7 +17,12 @@ from modelworks.data.constants import STATE_TO_STATUS, STATUS_AUTO, STATUS_MANUA
 from modelworks.data.labels import check_label_type
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.db import now_ms
-from modelworks.errors import Conflict, InvalidArgument, NotFound
+from modelworks.errors import (
+    InvalidArgument,
+    LabelNotFound,
+    SampleLabelsUpdateFailed,
+    SampleNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ def content_url(endpoint: str, secret: str, dataset: Dataset, sample_id: str) ->
 def get_sample(session: Session, dataset: Dataset, sample_id: str) -> Sample:
     sample = session.scalar(select(Sample).where(Sample.id == sample_id, Sample.dataset_id == dataset.id))
     if sample is None:
-        raise NotFound(f"Sample '{sample_id}' does not exist.", error_code="ModelArts.4420")
+        raise SampleNotFound(f"Sample '{sample_id}' does not exist.")
     return sample
 
 
@@ -384,10 +389,9 @@ def build_labels(
             raise InvalidArgument("is required", field=f"{f}.name")
         label = known.get(raw["name"])
         if label is None:
-            raise InvalidArgument(
-                f"label '{raw['name']}' is not a label of this dataset",
-                field=f"{f}.name",
-                error_code="ModelArts.4410",
+            # A body's reference to a missing label: 400, with the label's own code.
+            raise LabelNotFound(
+                f"label '{raw['name']}' is not a label of this dataset", field=f"{f}.name", http_status=400
             )
         prop = raw.get("property") or {}
         if not isinstance(prop, dict):
@@ -452,14 +456,13 @@ def update_sample_labels(
     for item in items:
         sample = found.get(item["sample_id"])
         if sample is None:
-            raise NotFound(f"Sample '{item['sample_id']}' does not exist.", error_code="ModelArts.4420")
+            raise SampleNotFound(f"Sample '{item['sample_id']}' does not exist.")
         version = item.get("sample_version")
         if version is not None and version != sample.version:
             stale.append(sample.id)
     if stale:
-        raise Conflict(
-            "samples changed since they were read (sample_version differs): " + ", ".join(stale),
-            error_code="ModelArts.4417",
+        raise SampleLabelsUpdateFailed(
+            "samples changed since they were read (sample_version differs): " + ", ".join(stale)
         )
     now = now_ms()
     for i, item in enumerate(items):

@@ -17,7 +17,14 @@ from modelworks.data.ingest import insert_samples
 from modelworks.data.models import Dataset, Sample, SampleLabel
 from modelworks.data.samples import apply_metadata, build_labels, known_labels, refresh_status
 from modelworks.db import now_ms
-from modelworks.errors import InvalidArgument, InvalidPath, ModelworksError
+from modelworks.errors import (
+    InvalidArgument,
+    InvalidPath,
+    ModelworksError,
+    SampleExists,
+    SampleNotFound,
+    SampleUploadFailed,
+)
 from modelworks.storage import ObjectStore, parse_obs_path
 from modelworks.storage.scoped import delete_sources, user_path
 
@@ -59,10 +66,8 @@ def add_samples(
                     raise InvalidArgument("must be base64", field=f"{field}.data") from exc
                 path = data_dir.join(name)
                 if store.exists(path):
-                    raise InvalidArgument(
-                        f"a file named '{name}' already exists in the dataset",
-                        field=f"{field}.name",
-                        error_code="ModelArts.4422",
+                    raise SampleExists(
+                        f"a file named '{name}' already exists in the dataset", field=f"{field}.name"
                     )
                 store.write(path, data)
                 written = path
@@ -85,7 +90,7 @@ def add_samples(
                     import_task_id=None,
                 )
             except UnreadableFile as exc:
-                raise InvalidArgument(str(exc), field=f"{field}.data", error_code="ModelArts.4421") from exc
+                raise SampleUploadFailed(str(exc), field=f"{field}.data") from exc
             labels = build_labels(
                 dataset,
                 known,
@@ -131,9 +136,7 @@ def _insert(
     with session.begin_nested():
         new = insert_samples(session, dataset, indexed)
         if new == 0:
-            raise InvalidArgument(
-                "the sample already exists in the dataset", field=field, error_code="ModelArts.4422"
-            )
+            raise SampleExists("the sample already exists in the dataset", field=field)
         ids = [s.row["id"] for s in indexed]
         now = now_ms()
         for sid in ids:
@@ -160,7 +163,7 @@ def delete_samples(
             results.append(
                 {
                     "success": False,
-                    "error_code": "ModelArts.4420",
+                    "error_code": SampleNotFound.error_code,
                     "error_msg": f"Sample '{sid}' does not exist.",
                 }
             )

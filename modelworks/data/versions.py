@@ -35,7 +35,13 @@ from modelworks.data.records import (
     status_of,
 )
 from modelworks.db import Database, now_ms
-from modelworks.errors import Conflict, InvalidArgument, NotFound
+from modelworks.errors import (
+    DatasetVersionExists,
+    DatasetVersionNotFound,
+    InvalidArgument,
+    InvalidTaskParameter,
+    NotFound,
+)
 from modelworks.formats import Record, UniqueNames, exporter
 from modelworks.jobs import TaskContext, TaskHandler, register, request_cancel, submit
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
@@ -48,7 +54,7 @@ _BAD_DESCRIPTION = re.compile(r"[!<>=&\"']")
 
 
 def _version_not_found(version_id: str) -> NotFound:
-    return NotFound(f"Dataset version '{version_id}' does not exist.", error_code="ModelArts.4353")
+    return DatasetVersionNotFound(f"Dataset version '{version_id}' does not exist.")
 
 
 def get_version(session: Session, dataset: Dataset, version_id: str) -> DatasetVersion:
@@ -97,7 +103,7 @@ def create_version(
     elif not isinstance(name, str) or not _NAME_RE.match(name):
         raise InvalidArgument("must be 1 to 32 letters, digits, underscores or hyphens", field="version_name")
     elif name in taken:
-        raise Conflict(f"Dataset version '{name}' already exists.", error_code="ModelArts.4371")
+        raise DatasetVersionExists(f"Dataset version '{name}' already exists.")
     version = DatasetVersion(
         dataset_id=dataset.id,
         name=name,
@@ -409,9 +415,7 @@ def version_for_export(session: Session, project_id: str, dataset_id: str, versi
     dataset = get_dataset(session, project_id, dataset_id)
     version = get_version(session, dataset, version_id)
     if version.status != NORMAL or not version.manifest_path:
-        raise InvalidArgument(
-            f"Dataset version '{version_id}' is not published yet.",
-            field="version_id",
-            error_code="ModelArts.4384",
+        raise InvalidTaskParameter(
+            f"Dataset version '{version_id}' is not published yet.", field="version_id"
         )
     return version
