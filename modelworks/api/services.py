@@ -1,28 +1,63 @@
-"""Services (reference 8.1–8.15) and the inference gateway ``/v1/infers/{service_id}``."""
+"""Services (reference 8.1–8.15) and the inference gateway ``/v1/infers/{service_id}``; the types are in
+``api/schemas/services.py``."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import BackgroundTasks, Depends, Query, Request
+from fastapi import BackgroundTasks, Body, Depends, Request
 from fastapi.responses import Response
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
 from modelworks.api.routing import api_router
+from modelworks.api.schemas.common import ErrorResp, Limit1000, Offset
+from modelworks.api.schemas.services import (
+    CreateServiceReq,
+    CreateServiceResp,
+    CreateServiceTagsReq,
+    DeleteServiceTagsReq,
+    EmptyResp,
+    EventType,
+    InferType,
+    ListServiceEventsResp,
+    ListServicesResp,
+    ListServiceTagsResp,
+    ListServiceUpdateLogsResp,
+    ListSpecificationsResp,
+    Millis,
+    Order,
+    PatchServiceV2RequestBody,
+    QueryText,
+    ServiceSortBy,
+    ServiceStatus,
+    ShowInternalChannelResp,
+    ShowServiceMonitorResp,
+    ShowServiceResp,
+    UpdateServicePropertyReq,
+    UpdateServiceReq,
+    UpdateServiceResp,
+)
 from modelworks.db import Database
-from modelworks.errors import InvalidArgument, InvalidJson
+from modelworks.errors import InvalidArgument
 from modelworks.iam.service import Principal
 from modelworks.services import configs, events, lifecycle, queries, views
 from modelworks.services.plane import ServicePlane
 from modelworks.services.specs import machine_specs
 from modelworks.settings import Settings
 
-router = api_router(prefix="/v1/{project_id}", tags=["services"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResp},
+    401: {"model": ErrorResp},
+    403: {"model": ErrorResp},
+    404: {"model": ErrorResp},
+}
+router = api_router(prefix="/v1/{project_id}", tags=["services"], responses=ERRORS)
 # Proxy routes of every method: left out of the OpenAPI schema (one operation id per method would clash).
 infers = api_router(tags=["inference"], include_in_schema=False)
 SERVICE = "/services/{service_id}"
+EXCLUDE_UNSET: dict[str, Any] = {"response_model_exclude_unset": True}
+"""Optional fields the service leaves out stay out (``due_time`` without a schedule ...)."""
 
 
 def get_plane(request: Request) -> ServicePlane:
@@ -33,25 +68,14 @@ def get_plane(request: Request) -> ServicePlane:
 PlaneDep = Annotated[ServicePlane, Depends(get_plane)]
 
 
-async def json_array_body(request: Request, principal: PrincipalDep) -> list[Any]:
-    """A JSON-patch body (a JSON array), parsed after the caller is authenticated."""
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError as exc:
-        raise InvalidJson("Incorrect JSON format of the input data.") from exc
-    if not isinstance(body, list):
-        raise InvalidJson("The request body must be a JSON array of patch operations.")
-    return body
-
-
-@router.get("/services/specifications")
+@router.get("/services/specifications", response_model=ListSpecificationsResp, **EXCLUDE_UNSET)
 def list_specifications(
     project_id: str,
     principal: PrincipalDep,
     is_personal_cluster: bool = False,
-    infer_type: str = "real-time",
-    limit: Annotated[int, Query(ge=1)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    infer_type: InferType = "real-time",
+    limit: Limit1000 = 1000,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The flavors of this machine; dedicated pools and edge nodes have none."""
     specs = [] if is_personal_cluster or infer_type == "edge" else [s.describe() for s in machine_specs()]
@@ -59,18 +83,18 @@ def list_specifications(
     return {"total_count": len(specs), "count": len(page), "specifications": page}
 
 
-@router.get("/services/tms/tags")
+@router.get("/services/tms/tags", response_model=ListServiceTagsResp)
 def list_project_tags(project_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return {"tags": queries.project_tags(session, project_id)}
 
 
-@router.get("/internal-channel-info")
+@router.get("/internal-channel-info", response_model=ShowInternalChannelResp, **EXCLUDE_UNSET)
 def internal_channel(project_id: str, principal: PrincipalDep, settings: SettingsDep) -> dict[str, Any]:
     """No VPC endpoint channels: services answer on the server's own address."""
     return {"dns_domain_name": urlsplit(settings.public_endpoint).hostname or "", "vpcep_info": []}
 
 
-@router.post("/services")
+@router.post("/services", response_model=CreateServiceResp)
 def deploy_service(
     project_id: str,
     principal: PrincipalDep,
@@ -78,31 +102,31 @@ def deploy_service(
     settings: SettingsDep,
     plane: PlaneDep,
     store: StoreDep,
-    body: JsonBody,
+    body: CreateServiceReq,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
-    service = lifecycle.deploy(session, settings, principal, body)
+    service = lifecycle.deploy(session, settings, principal, body.model_dump(exclude_unset=True))
     configs.authorize_paths(store, service.config)
     background.add_task(plane.changed)  # after the response, so after the commit
     return {"service_id": service.id, "resource_ids": lifecycle.resource_ids(service)}
 
 
-@router.get("/services")
+@router.get("/services", response_model=ListServicesResp, **EXCLUDE_UNSET)
 def list_services(
     project_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    service_id: str | None = None,
-    service_name: str | None = None,
-    model_id: str | None = None,
-    workspace_id: str | None = None,
-    infer_type: str | None = None,
-    status: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 1000,
-    sort_by: str = "publish_at",
-    order: str = "desc",
-    tags: str | None = None,
+    service_id: QueryText = None,
+    service_name: QueryText = None,
+    model_id: QueryText = None,
+    workspace_id: QueryText = None,
+    infer_type: InferType | None = None,
+    status: ServiceStatus | None = None,
+    offset: Offset = 0,
+    limit: Limit1000 = 1000,
+    sort_by: ServiceSortBy = "publish_at",
+    order: Order = "desc",
+    tags: QueryText = None,
 ) -> dict[str, Any]:
     total, rows = queries.list_services(
         session,
@@ -124,7 +148,7 @@ def list_services(
     return {"total_count": total, "count": len(items), "services": items}
 
 
-@router.get(SERVICE)
+@router.get(SERVICE, response_model=ShowServiceResp, **EXCLUDE_UNSET)
 def get_service(
     project_id: str, service_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -134,7 +158,7 @@ def get_service(
     return views.detail_view(service, instances, calls, settings.public_endpoint)
 
 
-@router.put(SERVICE)
+@router.put(SERVICE, response_model=EmptyResp)
 def update_service(
     project_id: str,
     service_id: str,
@@ -142,33 +166,36 @@ def update_service(
     session: SessionDep,
     plane: PlaneDep,
     store: StoreDep,
-    body: JsonBody,
+    body: UpdateServiceReq,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
-    lifecycle.update_service(session, project_id, service_id, body)
+    lifecycle.update_service(session, project_id, service_id, body.model_dump(exclude_unset=True))
     configs.authorize_paths(store, lifecycle.get_service(session, project_id, service_id).config)
     background.add_task(plane.changed)
     return {}
 
 
-@router.patch(SERVICE)
+@router.patch(SERVICE, response_model=UpdateServiceResp)
 def patch_service(
     project_id: str,
     service_id: str,
+    principal: PrincipalDep,
     session: SessionDep,
     plane: PlaneDep,
     store: StoreDep,
-    operations: Annotated[list[Any], Depends(json_array_body)],
+    operations: Annotated[list[PatchServiceV2RequestBody], Body()],
     background: BackgroundTasks,
 ) -> dict[str, Any]:
-    update_time = lifecycle.patch_service(session, project_id, service_id, operations)
+    """A JSON patch: ``replace`` operations on ``/config/{index}[/{field}]``."""
+    patch = [op.model_dump(exclude_unset=True) for op in operations]
+    update_time = lifecycle.patch_service(session, project_id, service_id, patch)
     service = lifecycle.get_service(session, project_id, service_id)
     configs.authorize_paths(store, service.config)
     background.add_task(plane.changed)
     return {"update_time": update_time, "resource_ids": lifecycle.resource_ids(service)}
 
 
-@router.delete(SERVICE)
+@router.delete(SERVICE, response_model=EmptyResp)
 def delete_service(
     project_id: str,
     service_id: str,
@@ -178,19 +205,24 @@ def delete_service(
     plane: PlaneDep,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
+    """One service, or several: ``service_id`` may be a comma-separated list of ids."""
     lifecycle.delete_services(session, settings.sandbox_root, project_id, service_id)
     background.add_task(plane.changed)
     return {}
 
 
-@router.get(SERVICE + "/monitor")
+@router.get(SERVICE + "/monitor", response_model=ShowServiceMonitorResp, **EXCLUDE_UNSET)
 def monitor(
-    project_id: str, service_id: str, principal: PrincipalDep, session: SessionDep, node_id: str | None = None
+    project_id: str,
+    service_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    node_id: QueryText = None,
 ) -> dict[str, Any]:
     return queries.monitor_view(session, lifecycle.get_service(session, project_id, service_id))
 
 
-@router.put(SERVICE + "/property")
+@router.put(SERVICE + "/property", response_model=UpdateServiceResp)
 def update_property(
     project_id: str,
     service_id: str,
@@ -198,29 +230,31 @@ def update_property(
     session: SessionDep,
     plane: PlaneDep,
     store: StoreDep,
-    body: JsonBody,
+    body: UpdateServicePropertyReq,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
-    update_time = lifecycle.update_property(session, project_id, service_id, body)
+    update_time = lifecycle.update_property(
+        session, project_id, service_id, body.model_dump(exclude_unset=True)
+    )
     service = lifecycle.get_service(session, project_id, service_id)
     configs.authorize_paths(store, service.config)
     background.add_task(plane.changed)
     return {"update_time": update_time, "resource_ids": lifecycle.resource_ids(service)}
 
 
-@router.get(SERVICE + "/events")
+@router.get(SERVICE + "/events", response_model=ListServiceEventsResp, **EXCLUDE_UNSET)
 def list_events(
     project_id: str,
     service_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    event_type: str | None = None,
-    start_time: int | None = None,
-    end_time: int | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 1000,
-    sort_by: str = "occur_time",
-    order: Literal["asc", "desc"] = "desc",
+    event_type: EventType | None = None,
+    start_time: Millis = None,
+    end_time: Millis = None,
+    offset: Offset = 0,
+    limit: Limit1000 = 1000,
+    sort_by: QueryText = "occur_time",
+    order: Order = "desc",
 ) -> dict[str, Any]:
     if sort_by != "occur_time":
         raise InvalidArgument("only occur_time is supported", field="sort_by")
@@ -237,31 +271,39 @@ def list_events(
     )
 
 
-@router.get(SERVICE + "/logs")
+@router.get(SERVICE + "/logs", response_model=ListServiceUpdateLogsResp, **EXCLUDE_UNSET)
 def list_update_logs(
     project_id: str,
     service_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    update_time: int | None = None,
+    update_time: Millis = None,
 ) -> dict[str, Any]:
     service = lifecycle.get_service(session, project_id, service_id)
     return events.list_update_logs(session, service, update_time)
 
 
-@router.post("/services/{resource_id}/tags/create", status_code=204)
+@router.post("/services/{resource_id}/tags/create", status_code=204, response_class=Response)
 def add_tags(
-    project_id: str, resource_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    resource_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: CreateServiceTagsReq,
 ) -> Response:
-    lifecycle.add_tags(session, project_id, resource_id, body)
+    lifecycle.add_tags(session, project_id, resource_id, body.model_dump(exclude_unset=True))
     return Response(status_code=204)
 
 
-@router.delete("/services/{resource_id}/tags/delete", status_code=204)
+@router.delete("/services/{resource_id}/tags/delete", status_code=204, response_class=Response)
 def delete_tags(
-    project_id: str, resource_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    resource_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: DeleteServiceTagsReq,
 ) -> Response:
-    lifecycle.delete_tags(session, project_id, resource_id, body)
+    lifecycle.delete_tags(session, project_id, resource_id, body.model_dump(exclude_unset=True))
     return Response(status_code=204)
 
 

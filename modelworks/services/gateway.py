@@ -12,7 +12,12 @@ An instance is addressed by a string: its ``base_url`` when the row has one (an 
 elsewhere, e.g. by Ray Serve: reachable from any host), else ``http://127.0.0.1:{port}`` for the
 instances of this host. The call goes to ``address + path (+ ?query)``, over kept-alive connections
 (``modelworks.services._http``). The instance's answer goes back as it is, with
-``X-Modelworks-Instance`` naming the instance.
+``X-Modelworks-Instance`` naming the instance, except an error answer (4xx, 5xx) whose body is not
+JSON (a model server's plain-text ``Internal Server Error``, a proxy's HTML page): it keeps its status
+and gets the ModelArts envelope, ``ModelArts.4302`` "Gateway forwarding error because ...", naming the
+status and quoting the start of the text (``enveloped``). A JSON error body is the model's own answer
+(its inference code may define one) and passes as it is, as ModelArts' API Gateway passes a backend's
+answer; clients can always parse an error.
 Errors of the gateway itself are ModelArts.4503 (no running instance: 500, timeout: 504),
 ModelArts.4204 (an API the models do not declare: 404) and ModelArts.3502 (no such service in the
 caller's project: 404).
@@ -26,6 +31,7 @@ details see calls from every API process.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import socket
 import threading
@@ -48,6 +54,7 @@ from modelworks.services.models import InferenceService, ServiceCallStats, Servi
 from modelworks.services.status import (
     API_NOT_FOUND,
     BACKEND_UNAVAILABLE,
+    GATEWAY_FORWARDING_ERROR,
     INSTANCE_RUNNING,
     REAL_TIME,
     SERVING,
@@ -70,6 +77,8 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 """What a path may hold as it is in a request line (RFC 3986 ``pchar``); the rest is percent-encoded."""
 INSTANCE_HEADER = "X-Modelworks-Instance"
 """Names the instance that answered (a Modelworks extension, for tracing and balancing checks)."""
+QUOTED_CHARACTERS = 200
+"""How much of a non-JSON error body the envelope quotes."""
 
 
 class BackendUnavailable(ModelworksError):
@@ -109,6 +118,38 @@ class Answer:
     status_code: int
     content: bytes
     headers: dict[str, str]
+
+
+def _is_json(headers: Mapping[str, str], content: bytes) -> bool:
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return False
+    if headers.get("content-encoding", "identity").lower() != "identity":
+        return True  # compressed: trust the declared type
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
+    return True
+
+
+def enveloped(status_code: int, headers: Mapping[str, str], content: bytes) -> Answer | None:
+    """The ModelArts envelope for an error answer whose body is not JSON; None for any other answer
+    (see the module docstring)."""
+    if status_code < 400 or _is_json(headers, content):
+        return None
+    reason = f"the model server answered {status_code}"
+    if content.strip() and headers.get("content-encoding", "identity").lower() == "identity":
+        text = " ".join(content.decode("utf-8", errors="replace").split())
+        quoted = text[:QUOTED_CHARACTERS] + ("..." if len(text) > QUOTED_CHARACTERS else "")
+        reason += f": {quoted}"
+    body = {
+        "error_code": GATEWAY_FORWARDING_ERROR,
+        "error_msg": f"Gateway forwarding error because {reason}.",
+    }
+    return Answer(
+        status_code, json.dumps(body, ensure_ascii=False).encode(), {"content-type": "application/json"}
+    )
 
 
 def instance_address(base_url: str | None, port: int | None) -> str | None:
@@ -294,8 +335,11 @@ class Gateway:
                 self._in_flight[address] -= 1
             self.record(service_id, model.model_id, reply.status_code < 400, started)
             answered = {k: v for k, v in reply.headers.items() if k in _ANSWERED_HEADERS}
-            answered[INSTANCE_HEADER] = model.instances.get(address, "")
-            return Answer(reply.status_code, reply.content, answered)
+            answer = enveloped(reply.status_code, answered, reply.content) or Answer(
+                reply.status_code, reply.content, answered
+            )
+            answer.headers[INSTANCE_HEADER] = model.instances.get(address, "")
+            return answer
         raise BackendUnavailable(
             f"Failed to obtain the backend service because no instance of service {service_id} is running."
         )
