@@ -19,6 +19,7 @@ from modelworks.api import (
     imports,
     labels,
     models,
+    openapi,
     samples,
     services,
     sync,
@@ -85,6 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="A self-hosted platform that speaks the ModelArts REST API.",
         lifespan=lifespan,
+        docs_url=None,  # served by api/openapi.py from an installed package, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.sandbox = sandbox
@@ -115,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router)
     unimplemented.install(app)
+    openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
