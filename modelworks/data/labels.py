@@ -44,13 +44,13 @@ def default_label_type(dataset: Dataset) -> int:
     return dataset.dataset_type if dataset.dataset_type in _LABEL_TYPES_OF else 0
 
 
-def check_label_type(dataset: Dataset, label_type: Any, field: str) -> int:
-    """The label type, if it is one of the reference's and fits the dataset's type (a label of type 1,
-    object detection, has no meaning on an image classification dataset)."""
+def check_label_type(dataset: Dataset, label_type: Any, field: str, *, fit: bool = True) -> int:
+    """The label type, if it is one of the reference's and (``fit``) fits the dataset's type: a label
+    of type 1, object detection, has no meaning on an image classification dataset."""
     if isinstance(label_type, bool) or not isinstance(label_type, int) or label_type not in LABEL_TYPES:
         raise InvalidArgument(f"must be one of {', '.join(map(str, LABEL_TYPES))}", field=field)
     fitting = _LABEL_TYPES_OF.get(dataset.dataset_type, LABEL_TYPES)
-    if label_type not in fitting:
+    if fit and label_type not in fitting:
         raise InvalidArgument(
             f"label type {label_type} does not fit dataset type {dataset.dataset_type}"
             f" (expected {' or '.join(map(str, fitting))})",

@@ -375,11 +375,14 @@ def build_labels(
     labeler: str | None,
     *,
     annotated_by_default: str = "human",
+    fit: bool = False,
 ) -> list[dict[str, Any]]:
     """Validate sample labels; returns column values for SampleLabel rows (without sample ids).
 
     ``raw_labels`` may come from a file being imported, not only from a typed request: every field is
-    checked here. A label's type must be one of the reference's and fit the dataset's type."""
+    checked here. A label's type must be one of the reference's; with ``fit`` (what a client sends)
+    also one of the dataset's type. Imports (``records.py``) leave ``fit`` off: they keep the types
+    their files give, as they always have, rather than fail records of existing manifests."""
     if not isinstance(raw_labels, list):
         raise InvalidArgument("must be a list", field=field)
     out = []
@@ -396,7 +399,7 @@ def build_labels(
         prop = raw.get("property") or {}
         if not isinstance(prop, dict):
             raise InvalidArgument("must be an object", field=f"{f}.property")
-        label_type = check_label_type(dataset, raw.get("type", label.type), f"{f}.type")
+        label_type = check_label_type(dataset, raw.get("type", label.type), f"{f}.type", fit=fit)
         if label_type == 1 or "@modelarts:feature" in prop:
             _check_feature(prop, f"{f}.property")
         score = raw.get("score")
@@ -467,7 +470,9 @@ def update_sample_labels(
     now = now_ms()
     for i, item in enumerate(items):
         sample = found[item["sample_id"]]
-        rows = build_labels(dataset, known, item.get("labels") or [], f"samples[{i}].labels", labeler)
+        rows = build_labels(
+            dataset, known, item.get("labels") or [], f"samples[{i}].labels", labeler, fit=True
+        )
         session.execute(delete(SampleLabel).where(SampleLabel.sample_id == sample.id))
         session.add_all(SampleLabel(sample_id=sample.id, created_at=now, **row) for row in rows)
         if item.get("metadata"):

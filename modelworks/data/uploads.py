@@ -98,6 +98,7 @@ def add_samples(
                 f"{field}.labels",
                 labeler,
                 annotated_by_default="human" if final else "auto",
+                fit=True,
             )
             ids = _insert(session, dataset, indexed, labels, item.get("metadata"), field)
             results.append(

@@ -4,6 +4,7 @@ store; and ``search_conditions[].sample_time`` in the reference's ``yyyyMMdd-yyy
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 
 from tests._client import SignedClient
 from tests.conftest import LiveServer, run_server, wait_for
-from tests.data._assets import write_classification_folder
+from tests.data._assets import image_bytes, write_classification_folder
 
 DS = "/v2/{project_id}/datasets"
 HUGE = "1180591620717411303424"  # 2**70
@@ -228,3 +229,23 @@ def test_version_and_delete_bodies_are_typed(live: LiveServer, dataset: str) -> 
         client.post(f"{DS}/{dataset}/data-annotations/samples/delete", {"samples": [1, 2]}), "samples[0]"
     )
     _refused(client.put(f"{DS}/{dataset}", {"dataset_name": "bad name!"}), "dataset_name")
+
+
+def test_an_uploaded_sample_with_a_label_type_of_another_dataset_kind_is_not_added(
+    live: LiveServer, dataset: str
+) -> None:
+    client = live.signed()
+    data = base64.b64encode(image_bytes(32, 24, seed=7)).decode()
+    url = f"{DS}/{dataset}/data-annotations/samples"
+    _refused(
+        client.post(
+            url, {"samples": [{"name": "x.jpg", "data": data, "labels": [{"name": "rose", "type": "zero"}]}]}
+        ),
+        "samples[0].labels[0].type",
+    )
+    answer = client.post(
+        url, {"samples": [{"name": "box.jpg", "data": data, "labels": [{"name": "rose", "type": 1}]}]}
+    ).json()
+    assert answer["success"] is False
+    assert answer["results"][0]["error_msg"].startswith("samples[0].labels[0].type: ")
+    assert _samples(client, dataset)["sample_count"] == 3
