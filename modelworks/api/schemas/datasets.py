@@ -154,14 +154,23 @@ class AnnotationFile(ResponseModel):
     """A file of a dataset's preview (``file_preview=true``)."""
 
     create_time: int | None = None
+    dataset_id: str | None = None
+    depth: int | None = None
     file_Name: str | None = None  # noqa: N815  (the reference's spelling)
     file_id: str | None = None
+    file_type: str | None = None
+    height: int | None = None
     size: int | None = None
+    tags: dict[str, str] | None = None
     url: str | None = None
+    width: int | None = None
 
 
 class DatasetAndFilePreview(ResponseModel):
-    """A dataset as listed (16.1.1) and detailed (16.1.3)."""
+    """A dataset as listed (16.1.1) and detailed (16.1.3). Team labeling, table schemas, data
+    analysis and sub-samples are not part of this installation: ``workforce_descriptor``,
+    ``schema``, ``data_statistics``, ``deletion_stats``, ``versions`` and the sub-sample counts are
+    declared and left out of the answers."""
 
     dataset_id: str
     dataset_name: str
@@ -205,6 +214,17 @@ class DatasetAndFilePreview(ResponseModel):
     label_format: dict[str, Any] | None = None
     labels: list[LabelView] | None = None
     samples: list[AnnotationFile] | None = None
+    annotated_sub_sample_count: int | None = None
+    total_sub_sample_count: int | None = None
+    loading_sample_count: int | None = None
+    data_statistics: dict[str, Any] | None = None
+    data_url: str | None = None
+    dataset_tags: list[str] | None = None
+    deletion_stats: dict[str, int] | None = None
+    schema_: list[dict[str, Any]] | None = Field(None, alias="schema")
+    third_path: str | None = None
+    versions: list[dict[str, Any]] | None = None
+    workforce_descriptor: dict[str, Any] | None = None
 
 
 class ListDatasetsResp(ResponseModel):

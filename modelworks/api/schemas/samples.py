@@ -145,9 +145,16 @@ class SampleLabelView(ResponseModel):
 
 
 class Worker(ResponseModel):
+    """A labeler of a sample (``role`` 0: labeling personnel)."""
+
     email: str | None = None
     worker_id: str | None = None
     role: int | None = None
+    create_time: int | None = None
+    description: str | None = None
+    status: int | None = None
+    update_time: int | None = None
+    workforce_id: str | None = None
 
 
 class DescribeSampleResp(ResponseModel):
@@ -170,6 +177,19 @@ class DescribeSampleResp(ResponseModel):
     sample_usage: str | None = None
     sample_data: list[str] | None = None
     labelers: list[Worker] | None = None
+    # Team labeling (check, review, workers) and hard-example details are not part of this
+    # installation: declared, left out of the answers.
+    check_accept: bool | None = None
+    check_comment: str | None = None
+    check_score: str | None = None
+    review_accept: bool | None = None
+    review_comment: str | None = None
+    review_score: str | None = None
+    deletion_reasons: list[str] | None = None
+    hard_details: dict[str, Any] | None = None
+    score: str | None = None
+    sub_sample_url: str | None = None
+    worker_id: str | None = None
 
 
 class ListSamplesResp(ResponseModel):

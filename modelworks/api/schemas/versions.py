@@ -69,7 +69,21 @@ class DatasetVersion(ResponseModel):
     with_column_header: bool | None = None
     tags: list[str] | None = None
     message: str | None = None
+    # Data analysis, processor tasks and crop/rotate outputs are not part of this installation:
+    # declared, left out of the answers.
+    analysis_cache_path: str | None = None
+    analysis_task_id: str | None = None
+    code: str | None = None
+    crop_path: str | None = None
+    crop_rotate_cache_path: str | None = None
+    data_analysis: dict[str, Any] | None = None
     data_statistics: dict[str, Any] | None = None
+    deletion_stats: dict[str, int] | None = None
+    manifest_cache_input_path: str | None = None
+    processor_task_id: str | None = None
+    processor_task_status: int | None = None
+    rotate_path: str | None = None
+    sample_state: str | None = None
 
 
 class ListDatasetVersionsResp(ResponseModel):
