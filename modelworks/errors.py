@@ -6,12 +6,13 @@
     │   ├── InvalidPath (400, ModelArts.4313)                 an OBS path is malformed or escapes its bucket
     │   │   ├── DoubleSlashInPath (400, ModelArts.4315)
     │   │   └── InvalidJobObsPath (400, ModelArts.2791)
-    │   ├── PreconditionFailed (400, ModelArts.0104)          the resource's state forbids this
-    │   │   ├── SyncTaskRunning (400, ModelArts.4355)
-    │   │   ├── ImportTaskRunning (400, ModelArts.4356)
-    │   │   ├── UnsupportedOperation (400, ModelArts.2858)
-    │   │   ├── ModelInUse (400, ModelArts.3009)
-    │   │   └── ServiceNotUpdatable (400, ModelArts.3519)
+    │   ├── ParameterError (400, ModelArts.0104)              the reference's generic "Parameter error."
+    │   │   └── PreconditionFailed (400, ModelArts.0104)      the resource's state forbids this
+    │   │       ├── SyncTaskRunning (400, ModelArts.4355)
+    │   │       ├── ImportTaskRunning (400, ModelArts.4356)
+    │   │       ├── UnsupportedOperation (400, ModelArts.2858)
+    │   │       ├── ModelInUse (400, ModelArts.3009)
+    │   │       └── ServiceNotUpdatable (400, ModelArts.3519)
     │   ├── SubdirectoryRequired (400, ModelArts.4205)
     │   ├── InvalidExportPath (400, ModelArts.4358)
     │   ├── UnsupportedDatasetOperation (400, ModelArts.4383)
@@ -109,6 +110,11 @@ Each error may name the request ``field`` it is about (the message then starts `
 A ``...NotFound`` answers 404 when its id is in the URL; raised over an id named in the request body
 it passes ``field=`` and ``http_status=400``, as the reference answers a bad reference with 400.
 ``error_code=`` still overrides a class's code, for the few call sites not yet given a class.
+
+Subclasses that belong to one layer live beside it and add no code of their own: ``DatabaseBusy``
+(503, ``db/engine.py``), ``WorkerDied`` (a ``TaskFailed``, ``jobs/recovery.py``), ``ModelUnavailable``
+(``ml/errors.py``), ``SharedUserCodeRefused`` (a ``Forbidden``, ``compute/sandbox.py``),
+``SecretsKeyError`` and ``UnusableSecretKey`` (``iam/secrets.py``).
 """
 
 from __future__ import annotations
@@ -161,10 +167,14 @@ class InvalidPath(InvalidArgument):
     error_code = "ModelArts.4313"
 
 
-class PreconditionFailed(InvalidArgument):
-    """The resource's current state forbids the operation (e.g. a running import)."""
+class ParameterError(InvalidArgument):
+    """A request the framework could not take apart (e.g. a malformed form body): the generic 0104."""
 
     error_code = "ModelArts.0104"
+
+
+class PreconditionFailed(ParameterError):
+    """The resource's current state forbids the operation (e.g. a running import)."""
 
 
 class AuthError(ModelworksError):

@@ -36,7 +36,6 @@ class DatabaseBusy(ModelworksError):
     """The database stayed locked by other writers (or out of connections) for too long: retry."""
 
     http_status = 503
-    error_code = "ModelArts.0001"
 
 
 def _is_lock_error(exc: BaseException) -> bool:

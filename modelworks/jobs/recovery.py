@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select, update
 
 from modelworks.db.base import now_ms
-from modelworks.errors import ModelworksError
+from modelworks.errors import TaskFailed
 from modelworks.jobs.heartbeat import Heartbeat
 from modelworks.jobs.models import Task, TaskStatus
 from modelworks.jobs.registry import get_handler
@@ -23,13 +23,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WORKER_DIED_CODE = "ModelArts.4392"
+WORKER_DIED_CODE = TaskFailed.error_code
 
 
-class WorkerDied(ModelworksError):
+class WorkerDied(TaskFailed):
     """Handed to ``on_failed`` when a task is given up because its worker stopped heartbeating."""
-
-    error_code = WORKER_DIED_CODE
 
 
 def recover_stale_tasks(

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GENERIC_ERROR_CODE = "ModelArts.0001"
+GENERIC_ERROR_CODE = ModelworksError.error_code
 _MAX_ERROR_MSG = 2000
 _MAX_BACKOFF_SECONDS = 300.0
 

@@ -2,20 +2,17 @@
 
 ModelworksError
 ├── InvalidArgument
-│   └── NotEnoughLabels (400, ModelArts.4405)   too few labels to learn from
+│   └── NotEnoughLabels (400, ModelArts.4405)   too few labels to learn from (from ``modelworks.errors``)
 └── ModelUnavailable (500, ModelArts.0001)      a model package or runtime is not installed
 """
 
 from __future__ import annotations
 
-from modelworks.errors import InvalidArgument, ModelworksError
-
-
-class NotEnoughLabels(InvalidArgument):
-    """Too few labels, or too few labeled samples per label, to train an estimator."""
-
-    error_code = "ModelArts.4405"
+from modelworks.errors import ModelworksError, NotEnoughLabels
 
 
 class ModelUnavailable(ModelworksError):
     """The package that ships a model's weights, or the runtime that runs it, is not installed."""
+
+
+__all__ = ["ModelUnavailable", "NotEnoughLabels"]

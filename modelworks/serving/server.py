@@ -40,10 +40,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from modelworks.errors import BackendUnavailable
+
 log = logging.getLogger("modelworks.serving.server")
 
 LOAD_FAILED_EXIT_CODE = 3
-INFERENCE_ERROR_CODE = "ModelArts.4503"
+INFERENCE_ERROR_CODE = BackendUnavailable.error_code
 
 
 def _to_json(value: Any) -> Any:

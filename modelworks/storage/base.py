@@ -5,7 +5,7 @@ Semantics shared by all backends (the tests in ``tests/storage`` run each one ag
 * Objects are files addressed by :class:`ObsPath`; "directories" are key prefixes ending in "/".
   A directory exists while it has at least one object below it.
 * Paths that would leave their bucket (through ``..`` or a symlink) are refused with InvalidPath.
-* A missing object is :class:`~modelworks.errors.NotFound` with error code ModelArts.4312.
+* A missing object is :class:`~modelworks.errors.ObsPathNotFound` (a ``NotFound``, ModelArts.4312).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
-from modelworks.errors import InvalidPath, NotFound
+from modelworks.errors import InvalidPath, ObsPathNotFound
 from modelworks.storage.paths import ObsPath
-
-OBJECT_NOT_FOUND_CODE = "ModelArts.4312"
 
 
 def copy_stream(source: BinaryIO, target: BinaryIO, chunk: int) -> None:
@@ -40,9 +38,9 @@ def copy_stream(source: BinaryIO, target: BinaryIO, chunk: int) -> None:
         target.write(view[:n])
 
 
-def object_not_found(path: ObsPath) -> NotFound:
+def object_not_found(path: ObsPath) -> ObsPathNotFound:
     """The error every backend raises for a missing object."""
-    return NotFound(f"object {path} does not exist", error_code=OBJECT_NOT_FOUND_CODE)
+    return ObsPathNotFound(f"object {path} does not exist")
 
 
 def require_file_path(path: ObsPath, operation: str) -> None:
@@ -74,7 +72,7 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def read(self, path: ObsPath) -> bytes:
-        """Return the whole object; raise NotFound (ModelArts.4312) if it does not exist."""
+        """Return the whole object; raise ObsPathNotFound if it does not exist."""
 
     @abstractmethod
     def read_range(self, path: ObsPath, start: int, length: int) -> bytes:

@@ -33,7 +33,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelworks.db import Database, now_ms
 from modelworks.db.base import Base
-from modelworks.errors import Conflict, InvalidArgument, NotFound, StorageForbidden
+from modelworks.errors import (
+    BucketNotFound,
+    BucketOfAnotherProject,
+    InvalidArgument,
+    ProjectNotFound,
+    StorageForbidden,
+)
 from modelworks.iam.models import Project
 from modelworks.storage.base import ObjectStore
 from modelworks.storage.paths import SYSTEM_BUCKET, validate_bucket
@@ -146,7 +152,7 @@ def owned_bucket(session: Session, project_id: str, bucket: str) -> Bucket:
     told apart from a missing one)."""
     row = session.get(Bucket, bucket)
     if row is None or row.project_id != project_id:
-        raise NotFound(f"bucket {bucket} is not a bucket of this project", error_code="ModelArts.4311")
+        raise BucketNotFound(f"bucket {bucket} is not a bucket of this project")
     return row
 
 
@@ -174,7 +180,7 @@ def claim(session: Session, project_id: str, bucket: str) -> Bucket:
         current = session.get(Bucket, bucket)
         if current is not None and current.project_id == project_id:
             return current
-        raise Conflict(f"bucket {bucket} belongs to another project", error_code="ModelArts.4310") from exc
+        raise BucketOfAnotherProject(f"bucket {bucket} belongs to another project") from exc
     changes.bump()
     return row
 
@@ -187,7 +193,7 @@ def create_bucket(session: Session, store: ObjectStore, project_id: str, name: A
     if current is not None:
         if current.project_id == project_id:
             return current, False
-        raise Conflict(f"bucket {bucket} belongs to another project", error_code="ModelArts.4310")
+        raise BucketOfAnotherProject(f"bucket {bucket} belongs to another project")
     if not may_claim(session, store, bucket):
         raise StorageForbidden(
             f"bucket {bucket} already exists and belongs to no project: an administrator assigns it "
@@ -204,7 +210,7 @@ def assign_bucket(session: Session, store: ObjectStore, project_id: str, name: s
     owned it before; its shares are kept."""
     bucket = _check_bucket(name, field="bucket")
     if session.get(Project, project_id) is None:
-        raise NotFound(f"project {project_id} does not exist", error_code="ModelArts.4338")
+        raise ProjectNotFound(f"project {project_id} does not exist")
     row = session.get(Bucket, bucket)
     if row is None:
         row = Bucket(name=bucket, project_id=project_id)
@@ -240,7 +246,7 @@ def share_bucket(
     if access not in SHARE_ACCESS:
         raise InvalidArgument(f"must be one of {', '.join(SHARE_ACCESS)}", field="access")
     if not isinstance(target, str) or session.get(Project, target) is None:
-        raise NotFound(f"project {target} does not exist", error_code="ModelArts.4338")
+        raise ProjectNotFound(f"project {target} does not exist")
     if target == owner_project_id:
         raise InvalidArgument("a project cannot share a bucket with itself", field="project_id")
     row = session.get(BucketShare, (bucket, target))
@@ -258,7 +264,7 @@ def unshare_bucket(session: Session, owner_project_id: str, bucket: str, target:
     owned_bucket(session, owner_project_id, bucket)
     row = session.get(BucketShare, (bucket, target))
     if row is None:
-        raise NotFound(f"bucket {bucket} is not shared with project {target}", error_code="ModelArts.4311")
+        raise BucketNotFound(f"bucket {bucket} is not shared with project {target}")
     session.delete(row)
     session.flush()
     changes.bump()

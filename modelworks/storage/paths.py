@@ -10,7 +10,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from modelworks.errors import InvalidPath
+from modelworks.errors import DoubleSlashInPath, InvalidPath
 
 # OBS (and S3) bucket names: lowercase letters, digits, "." and "-", starting and ending alphanumeric.
 # The length floor is 1 rather than the 3 real OBS demands, so short names used in tests and
@@ -25,7 +25,6 @@ _DOT_SEGMENT_RE = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
 _ACCEPTED_SCHEMES = ("obs", "s3")
 # OBS object keys are at most 1024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
-DOUBLE_SLASH_ERROR_CODE = "ModelArts.4315"
 SYSTEM_BUCKET = "modelworks-system"
 """Where the server keeps its own files (model packages, built-in algorithm code, job logs): never a
 user's path (see ``storage/ownership.py``)."""
@@ -57,7 +56,7 @@ def validate_key(key: str, *, field: str = "path") -> str:
     if _BAD_CHARS_RE.search(key):
         raise InvalidPath("the path contains a backslash or a control character", field=field)
     if key.startswith("/") or "//" in key:
-        raise InvalidPath("the path must not contain '//'", field=field, error_code=DOUBLE_SLASH_ERROR_CODE)
+        raise DoubleSlashInPath("the path must not contain '//'", field=field)
     # A UTF-8 character takes at most 4 bytes: shorter keys need no encoding to be measured.
     if len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise InvalidPath(f"the object key is longer than {MAX_KEY_BYTES} bytes", field=field)
@@ -145,7 +144,7 @@ def parse_obs_path(value: str, *, field: str = "path") -> ObsPath:
 
     Raises :class:`InvalidPath` naming ``field`` for an empty value, a missing or malformed bucket, a
     relative path, another scheme, "." or ".." segments, backslashes, control characters, and "//"
-    (the last with error code ModelArts.4315). A trailing "/" is kept."""
+    (the last a DoubleSlashInPath). A trailing "/" is kept."""
     if not isinstance(value, str) or value == "":
         raise InvalidPath("the path is empty", field=field)
     if _BAD_CHARS_RE.search(value):
@@ -164,7 +163,7 @@ def parse_obs_path(value: str, *, field: str = "path") -> ObsPath:
     else:
         raise InvalidPath("the path must start with '/' or obs://", field=field)
     if rest.startswith("/"):
-        raise InvalidPath("the path must not contain '//'", field=field, error_code=DOUBLE_SLASH_ERROR_CODE)
+        raise DoubleSlashInPath("the path must not contain '//'", field=field)
     bucket, _, key = rest.partition("/")
     try:
         return ObsPath(bucket, key)  # validates both
