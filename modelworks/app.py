@@ -28,6 +28,7 @@ from modelworks.api import (
     unimplemented,
     versions,
 )
+from modelworks.api.errors import UnhandledErrorMiddleware
 from modelworks.api.errors import install as install_error_handlers
 from modelworks.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from modelworks.compute import create_executor
@@ -120,5 +121,6 @@ def create_app(settings: Settings) -> FastAPI:
     unimplemented.install(app)
     openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnhandledErrorMiddleware)  # outside BodyLimit: its _TooLarge is not a 500
     app.add_middleware(RequestIdMiddleware)
     return app

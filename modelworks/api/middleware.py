@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelworks.api.errors import envelope_bytes
 from modelworks.db.engine import RETRY_AFTER_SECONDS
+from modelworks.errors import PayloadTooLarge
 
 _RETRY_AFTER = str(RETRY_AFTER_SECONDS).encode()
 
@@ -78,12 +79,9 @@ class BodyLimitMiddleware:
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error_code": "ModelArts.0104",
-                "error_msg": f"Request body is larger than {self.max_bytes} bytes.",
-            }
-        ).encode()
+        body = envelope_bytes(
+            PayloadTooLarge.error_code, f"Request body is larger than {self.max_bytes} bytes."
+        )
         await send(
             {
                 "type": "http.response.start",

@@ -44,6 +44,7 @@ def serve(
     """Run the API server (with an embedded background worker unless MODELWORKS_EMBEDDED_WORKER=false)."""
     import uvicorn
 
+    from modelworks.api.protocol import uvicorn_options
     from modelworks.app import create_app
 
     _logging()
@@ -56,7 +57,7 @@ def serve(
         settings.storage_backend,
         settings.home / "credentials.json",
     )
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(application, log_level="info", **uvicorn_options(settings))
 
 
 @app.command()

@@ -1,0 +1,270 @@
+"""Bad input, as a fuzzer sends it, answers a 4xx envelope on a connection that stays open.
+
+Every request here goes to one server built as ``modelworks serve`` runs it (``uvicorn_options``),
+with two routes of its own that fail as a bug would. Each bad request is followed by a good one that
+must reuse the same keep-alive connection: before, an exception that no handler caught answered 500
+(or nothing) and made uvicorn close the connection.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from huaweicloudsdkcore.sdk_request import SdkRequest
+
+from modelworks.api.protocol import uvicorn_options
+from modelworks.app import create_app
+from modelworks.settings import Settings
+from tests._client import SignedClient
+from tests.conftest import LiveServer, free_port, let_sandbox_users_through
+
+HUGE = str(2**70)  # 1180591620717411303424: beyond any 64-bit column
+DEEP = b"[" * 100_000
+BUCKET = "bad-input"
+
+
+def _fail_in_thread() -> None:
+    raise RuntimeError("a bug in a sync route")
+
+
+async def _fail_on_loop() -> None:
+    raise RecursionError("a bug in an async route")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("bad_input") / "home"
+    let_sandbox_users_through(home)
+    settings = Settings(home=home, port=free_port(), worker_poll_seconds=0.05, worker_process=False)
+    app = create_app(settings)
+    app.add_api_route("/test-only/fail-in-thread", _fail_in_thread)
+    app.add_api_route("/test-only/fail-on-loop", _fail_on_loop)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", **uvicorn_options(settings)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        credentials = json.loads((home / "credentials.json").read_text())
+        yield LiveServer(settings.public_endpoint, home, settings, credentials)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def client(live: LiveServer) -> SignedClient:
+    return live.signed()
+
+
+@pytest.fixture(scope="module")
+def dataset_id(live: LiveServer, client: SignedClient) -> str:
+    (live.storage_root / BUCKET / "in").mkdir(parents=True)
+    body = {
+        "dataset_name": "bad_input",
+        "dataset_type": 0,
+        "data_sources": [{"data_path": f"/{BUCKET}/in/"}],
+        "work_path": f"/{BUCKET}/out/",
+        "work_path_type": 0,
+    }
+    response = client.post("/v2/{project_id}/datasets", body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["dataset_id"])
+
+
+def _port(response: httpx.Response) -> int:
+    """The client's local port of the connection that carried ``response``."""
+    stream = response.extensions["network_stream"]
+    return int(stream.get_extra_info("socket").getsockname()[1])
+
+
+def _envelope(response: httpx.Response, status: int, code: str | None = None) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error_code", "error_msg"}, body
+    assert str(body["error_code"]).startswith("ModelArts.")
+    if code is not None:
+        assert body["error_code"] == code, body
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    return str(body["error_msg"])
+
+
+def _still_connected(client: SignedClient, bad: httpx.Response) -> None:
+    """The next request goes over the connection that answered ``bad``."""
+    good = client.get("/v2/{project_id}/datasets")
+    assert good.status_code == 200, good.text
+    assert _port(good) == _port(bad), "the connection was closed after the bad request"
+
+
+def _send_raw(client: SignedClient, method: str, path: str, body: bytes) -> httpx.Response:
+    """``body`` sent as is (not JSON a serializer would write), signed as the SDK signs."""
+    url = urlsplit(client.endpoint)
+    request = SdkRequest(
+        method=method,
+        schema=url.scheme,
+        host=url.netloc,
+        resource_path=path.replace("{project_id}", client.project_id),
+        query_params=[],
+        header_params={"Content-Type": "application/json"},
+        body=body,
+    )
+    signed = client.credentials.sign_request(request)
+    return client.http.request(
+        method, f"{client.endpoint}{signed.uri}", headers=dict(signed.header_params), content=body
+    )
+
+
+# An exception nothing handles
+
+
+@pytest.mark.parametrize("path", ["/test-only/fail-in-thread", "/test-only/fail-on-loop"])
+def test_unhandled_exception_is_500_envelope_on_a_live_connection(
+    live: LiveServer, client: SignedClient, path: str
+) -> None:
+    failed = client.http.get(f"{live.endpoint}{path}")
+    assert _envelope(failed, 500, "ModelArts.0001") == "Internal server error."
+    assert failed.headers["x-request-id"]
+    assert "connection" not in failed.headers or failed.headers["connection"].lower() != "close"
+    _still_connected(client, failed)
+
+
+# What the HTTP parser refuses
+
+
+def test_a_256_kb_query_value_is_an_envelope(live: LiveServer) -> None:
+    url = urlsplit(live.endpoint)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(f"GET /v2/p/datasets?name={'a' * 262_144} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65_536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"content-type: application/json" in head.lower()
+    envelope = json.loads(body)
+    assert envelope["error_code"] == "ModelArts.0101" and "longer than" in envelope["error_msg"]
+
+
+# Bodies: nesting, lone surrogates, non-finite numbers
+
+
+def _body_routes(dataset_id: str) -> list[tuple[str, str]]:
+    d = f"/v2/{{project_id}}/datasets/{dataset_id}"
+    return [
+        ("POST", "/v2/{project_id}/datasets"),
+        ("PUT", d),
+        ("PUT", f"{d}/data-annotations/samples"),
+        ("POST", f"{d}/data-annotations/labels"),
+        ("POST", f"{d}/tasks"),
+        ("POST", f"{d}/import-tasks"),
+        ("POST", f"{d}/export-tasks"),
+        ("POST", f"{d}/versions"),
+        ("POST", "/v2/{project_id}/training-job-searches"),
+        ("POST", "/v2/{project_id}/training-jobs"),
+        ("POST", "/v1/{project_id}/models"),
+        ("POST", "/v1/{project_id}/services"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEEP,
+        b'{"dataset_name": "\\ud800", "name": "\\ud800", "task_type": "\\ud800"}',
+        b'{"dataset_name": Infinity, "offset": NaN, "config": {"n_clusters": Infinity}}',
+    ],
+    ids=["100000-brackets", "lone-surrogate", "non-finite"],
+)
+def test_json_bodies_the_parser_refuses_are_400(client: SignedClient, dataset_id: str, body: bytes) -> None:
+    for method, path in _body_routes(dataset_id):
+        response = _send_raw(client, method, path, body)
+        assert response.status_code == 400, (method, path, response.text)
+        _envelope(response, 400, "ModelArts.4105")
+        _still_connected(client, response)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [DEEP, b'{"auth": {"identity": {"password": {"user": {"name": "\\ud800"}}}}}', b'{"auth": Infinity}'],
+    ids=["100000-brackets", "lone-surrogate", "non-finite"],
+)
+def test_token_request_bodies_the_parser_refuses_are_400(live: LiveServer, body: bytes) -> None:
+    with httpx.Client(base_url=live.endpoint, timeout=60) as http:
+        response = http.post("/v3/auth/tokens", content=body, headers={"Content-Type": "application/json"})
+        _envelope(response, 400, "ModelArts.4105")
+        health = http.get("/health")
+        assert health.status_code == 200 and _port(health) == _port(response)
+
+
+# search_conditions: JSON in a query parameter
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    ["[" * 5_000, '[{"label_list": {"labels": [{"name": "\\ud800"}]}}]', '[{"sample_time": Infinity}]'],
+    ids=["5000-brackets", "lone-surrogate", "non-finite"],
+)
+def test_search_conditions_the_parser_refuses_are_400(
+    client: SignedClient, dataset_id: str, conditions: str
+) -> None:
+    path = f"/v2/{{project_id}}/datasets/{dataset_id}/data-annotations/samples"
+    response = client.get(path, search_conditions=conditions)
+    assert "search_conditions" in _envelope(response, 400)
+    _still_connected(client, response)
+
+
+# Integers beyond 64 bits
+
+
+def _paged_routes(dataset_id: str) -> list[str]:
+    d = f"/v2/{{project_id}}/datasets/{dataset_id}"
+    return [
+        "/v2/{project_id}/datasets",
+        f"{d}/data-annotations/samples",
+        f"{d}/data-annotations/labels",
+        f"{d}/tasks",
+        f"{d}/auto-annotations/samples",
+        f"{d}/import-tasks",
+        f"{d}/export-tasks",
+        f"{d}/versions",
+        "/v1/{project_id}/models",
+        "/v1/{project_id}/services",
+        "/v2/{project_id}/algorithms",
+    ]
+
+
+@pytest.mark.parametrize("name", ["offset", "limit"])
+def test_huge_integers_in_query_are_400(client: SignedClient, dataset_id: str, name: str) -> None:
+    failures = []
+    for path in _paged_routes(dataset_id):
+        response = client.get(path, **{name: HUGE})
+        if response.status_code != 400:
+            failures.append((path, response.status_code, response.text[:200]))
+            continue
+        assert name in _envelope(response, 400, "ModelArts.0101"), path
+        _still_connected(client, response)
+    assert not failures
+
+
+@pytest.mark.parametrize("name", ["offset", "limit"])
+def test_huge_integers_in_a_training_job_search_are_400(client: SignedClient, name: str) -> None:
+    response = client.post("/v2/{project_id}/training-job-searches", {name: 2**70})
+    assert name in _envelope(response, 400)
+    _still_connected(client, response)
+
+
+def test_huge_integers_in_a_label_type_are_400(client: SignedClient, dataset_id: str) -> None:
+    path = f"/v2/{{project_id}}/datasets/{dataset_id}/data-annotations/labels"
+    response = client.post(path, {"labels": [{"name": "big", "type": 2**70}]})
+    assert "type" in _envelope(response, 400)
+    _still_connected(client, response)
