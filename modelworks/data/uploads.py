@@ -58,8 +58,11 @@ def add_samples(
                 )
             if item.get("data") is not None:
                 name = item.get("name")
-                if not name or len(name) > 1024 or _BAD_NAME.search(name):
-                    raise InvalidArgument("must be a file name without !<>=&\"'/\\", field=f"{field}.name")
+                # 255 bytes: the longest file name the local store's file systems take.
+                if not name or len(name.encode()) > 255 or _BAD_NAME.search(name):
+                    raise InvalidArgument(
+                        "must be a file name of at most 255 bytes without !<>=&\"'/\\", field=f"{field}.name"
+                    )
                 try:
                     data = base64.b64decode(item["data"], validate=True)
                 except (binascii.Error, ValueError) as exc:

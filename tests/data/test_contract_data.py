@@ -249,3 +249,28 @@ def test_an_uploaded_sample_with_a_label_type_of_another_dataset_kind_is_not_add
     assert answer["success"] is False
     assert answer["results"][0]["error_msg"].startswith("samples[0].labels[0].type: ")
     assert _samples(client, dataset)["sample_count"] == 3
+
+
+def test_a_file_name_too_long_for_the_store_and_an_infinite_coefficient_are_refused(
+    live: LiveServer, dataset: str
+) -> None:
+    client = live.signed()
+    data = base64.b64encode(image_bytes(32, 24, seed=8)).decode()
+    url = f"{DS}/{dataset}/data-annotations/samples"
+    answer = client.post(url, {"samples": [{"name": "\u00e9" * 200 + ".jpg", "data": data}]}).json()
+    assert answer["success"] is False
+    assert answer["results"][0]["error_msg"].startswith("samples[0].name: ")
+    sample = _samples(client, dataset, limit=1)["samples"][0]
+    response = client.put(
+        url,
+        {
+            "samples": [
+                {
+                    "sample_id": sample["sample_id"],
+                    "labels": [],
+                    "metadata": {"@modelarts:hard_coefficient": "inf"},
+                }
+            ]
+        },
+    )
+    _refused(response, "samples[0].metadata.@modelarts:hard_coefficient")

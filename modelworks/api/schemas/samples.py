@@ -39,7 +39,7 @@ class SampleLabel(RequestModel):
     type: LabelType | None = None
     id: str | None = None
     property: dict[str, Any] | None = None
-    score: float | None = Field(None, ge=0, le=1)
+    score: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     annotated_by: Literal["human", "auto"] | None = None
 
 
@@ -49,7 +49,7 @@ class SampleMetadata(RequestModel):
     examples: both (and "true"/"false") are accepted."""
 
     hard: bool | float | str | None = Field(None, alias="@modelarts:hard")
-    hard_coefficient: float | None = Field(None, alias="@modelarts:hard_coefficient")
+    hard_coefficient: float | None = Field(None, alias="@modelarts:hard_coefficient", allow_inf_nan=False)
     hard_reasons: list[Int32] | str | None = Field(None, alias="@modelarts:hard_reasons")
     import_origin: Int32 | None = Field(None, alias="@modelarts:import_origin")
 
