@@ -1,4 +1,5 @@
-"""``GET /health``: liveness with the version and the backends in use (no authentication)."""
+"""``GET /health``: liveness with the version and the backends in use (no authentication; a Modelworks
+extension, typed in ``api/schemas/health.py``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from fastapi import Request
 
 from modelworks import __version__
 from modelworks.api.routing import api_router
+from modelworks.api.schemas.health import HealthResp
 
 router = api_router(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthResp)
 async def health(request: Request) -> dict[str, Any]:
     # ``async``: answered on the event loop, never queued for a thread behind requests that wait for
     # the database. Everything below only formats what the app already holds.
