@@ -14,8 +14,7 @@ import sys
 from abc import ABC, abstractmethod
 from typing import Any
 
-from modelworks.errors import InvalidArgument, NotImplementedYet
-from modelworks.training.status import ENGINE_NOT_FOUND
+from modelworks.errors import EngineNotFound, InvalidArgument, NotImplementedYet
 
 
 def python_version() -> str:
@@ -175,12 +174,11 @@ def resolve_engine(raw: Any, *, field: str = "engine") -> TrainingEngine:
             return engine
     if not engine_id and not name:
         return default_engine()
-    wanted = engine_id or " ".join(x for x in (raw.get("engine_name"), version) if x)
+    wanted = engine_id or " ".join(str(x) for x in (raw.get("engine_name"), version) if x)
     known = ", ".join(e.engine_id for e in engines)
-    raise InvalidArgument(
+    raise EngineNotFound(
         f"AI engine {wanted!r} is not offered by this installation; available engines: {known}",
         field=field,
-        error_code=ENGINE_NOT_FOUND,
     )
 
 

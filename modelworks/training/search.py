@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from modelworks.errors import InvalidArgument
-from modelworks.training.models import TrainingJob
-from modelworks.training.status import (
-    UNSUPPORTED_CONDITION_KEY,
-    UNSUPPORTED_CONDITION_OPERATOR,
-    UNSUPPORTED_CONDITION_VALUE,
-    UNSUPPORTED_SORT,
+from modelworks.errors import (
+    InvalidArgument,
+    UnsupportedConditionKey,
+    UnsupportedConditionOperator,
+    UnsupportedConditionValue,
+    UnsupportedSortBy,
 )
+from modelworks.training.models import TrainingJob
 
 TEXT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
     "name": TrainingJob.name,
@@ -42,6 +42,8 @@ SORT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
     "phase": TrainingJob.phase,
 }
 MAX_LIMIT = 50
+MAX_OFFSET = 2**31 - 1
+MAX_MILLIS = 2**63 - 1
 
 
 def _condition(i: int, item: Any) -> ColumnElement[bool] | None:
@@ -52,17 +54,16 @@ def _condition(i: int, item: Any) -> ColumnElement[bool] | None:
     if values is None:
         values = []
     if not isinstance(values, list) or not all(isinstance(v, str | int | float) for v in values):
-        raise InvalidArgument(
-            "must be a list of strings", field=f"{field}.value", error_code=UNSUPPORTED_CONDITION_VALUE
-        )
+        raise UnsupportedConditionValue("must be a list of strings", field=f"{field}.value")
+    if not isinstance(key, str):
+        raise UnsupportedConditionKey("must be a string", field=f"{field}.key")
     if key in TEXT_KEYS:
         column = TEXT_KEYS[key]
         wanted = [str(v) for v in values if str(v) != ""]
         if operator not in ("like", "in", "not"):
-            raise InvalidArgument(
+            raise UnsupportedConditionOperator(
                 f"operator {operator!r} does not apply to {key}; use like, in or not",
                 field=f"{field}.operator",
-                error_code=UNSUPPORTED_CONDITION_OPERATOR,
             )
         if not wanted:
             return None
@@ -71,19 +72,19 @@ def _condition(i: int, item: Any) -> ColumnElement[bool] | None:
         return column.in_(wanted) if operator == "in" else column.not_in(wanted)
     if key in TIME_KEYS:
         if operator != "between":
-            raise InvalidArgument(
+            raise UnsupportedConditionOperator(
                 f"operator {operator!r} does not apply to {key}; use between",
                 field=f"{field}.operator",
-                error_code=UNSUPPORTED_CONDITION_OPERATOR,
             )
         bounds = [str(v) for v in values] + ["", ""]
         try:
             low, high = (int(b) if b != "" else None for b in bounds[:2])
+            if any(t is not None and abs(t) > MAX_MILLIS for t in (low, high)):
+                raise ValueError(bounds)  # the database's integers end at 64 bits
         except ValueError as exc:
-            raise InvalidArgument(
+            raise UnsupportedConditionValue(
                 "between takes [from, to] in milliseconds",
                 field=f"{field}.value",
-                error_code=UNSUPPORTED_CONDITION_VALUE,
             ) from exc
         time_column = TIME_KEYS[key]
         conditions = []
@@ -93,10 +94,9 @@ def _condition(i: int, item: Any) -> ColumnElement[bool] | None:
             conditions.append(time_column <= high)
         return and_(*conditions) if conditions else None
     known = ", ".join([*TEXT_KEYS, *TIME_KEYS])
-    raise InvalidArgument(
+    raise UnsupportedConditionKey(
         f"unsupported filter key {key!r}; supported: {known}",
         field=f"{field}.key",
-        error_code=UNSUPPORTED_CONDITION_KEY,
     )
 
 
@@ -117,15 +117,14 @@ def _int(body: dict[str, Any], name: str, default: int, low: int, high: int | No
 
 def search_jobs(session: Session, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Paging and echo fields of the answer, plus ``rows``: the page of jobs (the router renders them)."""
-    offset = _int(body, "offset", 0, 0)
+    offset = _int(body, "offset", 0, 0, MAX_OFFSET)
     limit = _int(body, "limit", 10, 1, MAX_LIMIT)
     sort_by = body.get("sort_by") or "create_time"
     order = body.get("order") or "desc"
-    if sort_by not in SORT_KEYS:
-        raise InvalidArgument(
+    if not isinstance(sort_by, str) or sort_by not in SORT_KEYS:
+        raise UnsupportedSortBy(
             f"unsupported sort_by {sort_by!r}; supported: {', '.join(SORT_KEYS)}",
             field="sort_by",
-            error_code=UNSUPPORTED_SORT,
         )
     if order not in ("asc", "desc"):
         raise InvalidArgument("must be asc or desc", field="order")

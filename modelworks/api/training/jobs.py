@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from modelworks.api.deps import JsonBody, PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
+from modelworks.api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, authenticate
 from modelworks.api.routing import api_router
+from modelworks.api.schemas.common import MAX_INT64, ErrorResp
+from modelworks.api.schemas.training.jobs import (
+    CreateTrainingJobReq,
+    JobActionType,
+    JobResponse,
+    JobSearches,
+    JobUpdateRequestBody,
+    ListTrainingJobsResponse,
+    LogUrlResp,
+    ShowTrainingJobLogsPreviewResponse,
+    ShowTrainingJobMetricsResponse,
+)
 from modelworks.iam.service import server_secret
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore
@@ -20,36 +32,44 @@ from modelworks.training.search import search_jobs
 
 router = api_router(prefix="/v2/{project_id}", tags=["training-jobs"])
 JOB = "/training-jobs/{training_job_id}"
+_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}, 404: {"model": ErrorResp}}
+_TYPED: dict[str, Any] = {"response_model_exclude_unset": True, "responses": _ERRORS}
 
 
-@router.post("/training-jobs", status_code=201)
+@router.post("/training-jobs", status_code=201, response_model=JobResponse, **_TYPED)
 def create_training_job(
     project_id: str,
     principal: PrincipalDep,
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    body: JsonBody,
+    body: CreateTrainingJobReq,
 ) -> dict[str, Any]:
-    return job_view(training_jobs.create_training_job(session, store, settings, principal, body))
+    fields = body.model_dump(exclude_unset=True)
+    return job_view(training_jobs.create_training_job(session, store, settings, principal, fields))
 
 
-@router.get(JOB)
+@router.get(JOB, response_model=JobResponse, **_TYPED)
 def get_training_job(
     project_id: str, training_job_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
     return job_view(training_jobs.get_training_job(session, project_id, training_job_id))
 
 
-@router.put(JOB)
+@router.put(JOB, response_model=None, responses=_ERRORS)
 def update_training_job(
-    project_id: str, training_job_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    training_job_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: JobUpdateRequestBody | None = None,
 ) -> JSONResponse:
-    training_jobs.update_description(session, project_id, training_job_id, body)
+    fields = body.model_dump(exclude_unset=True) if body is not None else {}
+    training_jobs.update_description(session, project_id, training_job_id, fields)
     return JSONResponse(None)
 
 
-@router.delete(JOB, status_code=202)
+@router.delete(JOB, status_code=202, response_model=None, responses=_ERRORS)
 def delete_training_job(
     project_id: str,
     training_job_id: str,
@@ -62,14 +82,21 @@ def delete_training_job(
     return Response(status_code=202)
 
 
-@router.post(JOB + "/actions", status_code=202)
+@router.post(JOB + "/actions", status_code=202, response_model=JobResponse, **_TYPED)
 def act_on_training_job(
-    project_id: str, training_job_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str,
+    training_job_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: JobActionType | None = None,
 ) -> dict[str, Any]:
-    return job_view(training_jobs.terminate(session, project_id, training_job_id, body))
+    fields = body.model_dump(exclude_unset=True) if body is not None else {}
+    return job_view(training_jobs.terminate(session, project_id, training_job_id, fields))
 
 
-@router.get(JOB + "/tasks/{task_id}/logs/preview")
+@router.get(
+    JOB + "/tasks/{task_id}/logs/preview", response_model=ShowTrainingJobLogsPreviewResponse, **_TYPED
+)
 def preview_log(
     project_id: str,
     training_job_id: str,
@@ -85,7 +112,7 @@ def preview_log(
     return logs.preview(store, job, local, task_id)
 
 
-@router.get(JOB + "/tasks/{task_id}/logs/url")
+@router.get(JOB + "/tasks/{task_id}/logs/url", response_model=LogUrlResp, **_TYPED)
 def log_url(
     project_id: str,
     training_job_id: str,
@@ -104,7 +131,11 @@ def log_url(
     return {"obs_url": url}
 
 
-@router.get(JOB + "/tasks/{task_id}/logs/content")
+@router.get(
+    JOB + "/tasks/{task_id}/logs/content",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "The whole log"}, **_ERRORS},
+)
 async def log_content(
     project_id: str,
     training_job_id: str,
@@ -112,9 +143,9 @@ async def log_content(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    Expires: int | None = None,  # noqa: N803  (the query names of a signed URL)
-    Signature: str | None = None,  # noqa: N803
-    disposition: str | None = None,
+    Expires: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,  # noqa: N803  (a signed URL's names)
+    Signature: Annotated[str | None, Query(max_length=128)] = None,  # noqa: N803
+    disposition: Literal["attachment", "inline"] | None = None,
 ) -> Response:
     """The task's whole log: with a signed URL from ``logs/url``, or with normal credentials."""
     if Expires is not None and Signature:
@@ -150,7 +181,7 @@ def _log_content(
     return Response(content, media_type="text/plain; charset=utf-8", headers=headers)
 
 
-@router.get(JOB + "/metrics/{task_id}")
+@router.get(JOB + "/metrics/{task_id}", response_model=ShowTrainingJobMetricsResponse, **_TYPED)
 def task_metrics(
     project_id: str, training_job_id: str, task_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -159,10 +190,11 @@ def task_metrics(
     return metrics.metrics_view(session, job, task_id)
 
 
-@router.post("/training-job-searches")
+@router.post("/training-job-searches", response_model=ListTrainingJobsResponse, **_TYPED)
 def search_training_jobs(
-    project_id: str, principal: PrincipalDep, session: SessionDep, body: JsonBody
+    project_id: str, principal: PrincipalDep, session: SessionDep, body: JobSearches | None = None
 ) -> dict[str, Any]:
-    found = search_jobs(session, project_id, body)
+    fields = body.model_dump(exclude_unset=True) if body is not None else {}
+    found = search_jobs(session, project_id, fields)
     rows = found.pop("rows")
     return {**found, "items": [job_view(j) for j in rows]}

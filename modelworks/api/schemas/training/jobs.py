@@ -1,0 +1,453 @@
+"""Training jobs (reference 5.6-5.14): create, modify, terminate and search bodies, and the
+``JobResponse`` every one of them (and show) answers with.
+
+Names are the official SDK's (``Job``, ``JobAlgorithm``, ``Spec``, ``JobSearches``, ``JobResponse``,
+``Status`` ...). Fields of ModelArts features Modelworks lacks are declared loosely (an object) so a
+client may send them: ``tasks`` (heterogeneous jobs), ``spec.volumes``, ``spec.resource.pool_id`` and
+``algorithm.subscription_id`` answer 501; ``spec.schedule_policy``, ``notification``, ``retention``,
+``custom_metrics``, ``endpoints``, ``summary`` and ``ftjob_config`` are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+
+from modelworks.api.schemas.common import MAX_INT32, RequestModel, ResponseModel
+from modelworks.api.schemas.training.common import (
+    AutoSearch,
+    AutoSearchResp,
+    Count,
+    Description,
+    EngineRef,
+    Name,
+    Parameter,
+    Parameters,
+    Text,
+)
+
+
+def _merge_maps(value: Any) -> Any:
+    """Environment variables as answers spell them (a list of one-entry maps) are accepted back."""
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        merged: dict[str, Any] = {}
+        for item in value:
+            merged.update(item)
+        return merged
+    return value
+
+
+Environments = Annotated[dict[str, Text], BeforeValidator(_merge_maps)]
+AccessMethod = Literal["parameter", "env"]
+
+# Requests -----------------------------------------------------------------------------------------
+
+
+class JobMetadata(RequestModel):
+    """``name`` is required; ``annotations`` are stored and answered back."""
+
+    name: Name | None = None
+    description: Description | None = None
+    workspace_id: str | None = None
+    annotations: dict[str, Text] | None = None
+    training_experiment_reference: dict[str, Any] | None = None
+
+
+class InputDataInfoDataset(RequestModel):
+    """A published dataset version as a job input (``version_name`` is a Modelworks extension)."""
+
+    id: str | None = None
+    version_id: str | None = None
+    version_name: str | None = None
+    obs_url: str | None = None
+    service_type: str | None = None
+    name: str | None = None
+    dataset_proportion: Annotated[int, Field(ge=0, le=100)] | None = None
+
+
+class InputDataInfoObs(RequestModel):
+    obs_url: str | None = None
+
+
+class InputDataInfo(RequestModel):
+    """Where an input comes from: a dataset, or an OBS path."""
+
+    dataset: InputDataInfoDataset | None = None
+    obs: InputDataInfoObs | None = None
+
+
+class Input(RequestModel):
+    name: Name | None = None
+    description: Description | None = None
+    local_dir: str | None = None
+    access_method: AccessMethod | None = None
+    remote: InputDataInfo | None = None
+    remote_constraint: list[dict[str, Any]] | None = None
+
+
+class RemoteObs(RequestModel):
+    obs_url: str | None = None
+
+
+class Remote(RequestModel):
+    obs: RemoteObs | None = None
+
+
+class Output(RequestModel):
+    name: Name | None = None
+    description: Description | None = None
+    local_dir: str | None = None
+    access_method: AccessMethod | None = None
+    remote: Remote | None = None
+
+
+class JobEngine(RequestModel):
+    """By ``engine_id``, or ``engine_name`` (+ ``engine_version``); an ``image_url`` answers 501."""
+
+    engine_id: str | None = None
+    engine_name: str | None = None
+    engine_version: str | None = None
+    image_url: str | None = None
+    install_sys_packages: bool | None = None
+    image_repo_id: str | None = None
+
+
+class JobPolicies(RequestModel):
+    auto_search: AutoSearch | None = None
+
+
+class JobAlgorithm(RequestModel):
+    """Either a stored or built-in algorithm (``id``) or code (``code_dir`` + ``boot_file``).
+    ``environments`` is a map (SDK); the answers' list of one-entry maps is accepted too."""
+
+    id: str | None = None
+    name: str | None = None
+    subscription_id: str | None = None
+    item_version_id: str | None = None
+    code_dir: str | None = None
+    boot_file: str | None = None
+    autosearch_config_path: str | None = None
+    autosearch_framework_path: str | None = None
+    command: str | None = None
+    parameters: list[Parameters] | None = None
+    policies: JobPolicies | None = None
+    inputs: list[Input] | None = None
+    outputs: list[Output] | None = None
+    engine: JobEngine | None = None
+    local_code_dir: str | None = None
+    working_dir: str | None = None
+    environments: Environments | None = None
+    summary: dict[str, Any] | None = None
+
+
+class SpecResource(RequestModel):
+    """``flavor_id`` from ``GET /v2/{project_id}/training-job-flavors`` (the whole machine if absent);
+    ``node_count`` above 1 needs the Ray executor."""
+
+    flavor_id: str | None = None
+    node_count: Annotated[int, Field(ge=1, le=MAX_INT32)] | None = None
+    pool_id: str | None = None
+    pool_group_id: str | None = None
+    main_container_customized_flavor: dict[str, Any] | None = None
+
+
+class LogExportPath(RequestModel):
+    obs_url: str | None = None
+    host_path: str | None = None
+
+
+class AutoStop(RequestModel):
+    """``time_unit`` is HOURS in the reference; MINUTES and SECONDS are Modelworks extensions (any
+    case), checked by the service."""
+
+    time_unit: str | None = None
+    duration: Annotated[int, Field(ge=1, le=MAX_INT32)] | None = None
+
+
+class Spec(RequestModel):
+    resource: SpecResource | None = None
+    volumes: list[dict[str, Any]] | None = None
+    log_export_path: LogExportPath | None = None
+    auto_stop: AutoStop | None = None
+    retention: dict[str, Any] | None = None
+    schedule_policy: dict[str, Any] | None = None
+    log_export_config: dict[str, Any] | None = None
+    notification: dict[str, Any] | None = None
+    custom_metrics: list[dict[str, Any]] | None = None
+    output_model: dict[str, Any] | None = None
+    asset_model: dict[str, Any] | None = None
+    asset_id: str | None = None
+    reserved_time: dict[str, Any] | None = None
+
+
+class CreateTrainingJobReq(RequestModel):
+    """The body of 5.6 (the SDK's ``Job``). ``kind`` is ``job`` (the default); the service refuses the
+    reference's other kinds, which Modelworks does not run."""
+
+    kind: str | None = None
+    metadata: JobMetadata | None = None
+    algorithm: JobAlgorithm | None = None
+    tasks: list[dict[str, Any]] | None = None
+    spec: Spec | None = None
+    endpoints: dict[str, Any] | None = None
+    train_type: str | None = None
+    ftjob_config: dict[str, Any] | None = None
+
+
+class JobUpdateRequestBody(RequestModel):
+    """5.8: only ``description`` is applied; ``spec``, ``endpoints`` and ``metadata`` are accepted and
+    ignored."""
+
+    description: Description | None = None
+    spec: dict[str, Any] | None = None
+    endpoints: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class JobActionType(RequestModel):
+    """5.10: ``terminate`` is the one action; another answers ``ModelArts.2812``."""
+
+    action_type: str | None = None
+
+
+class Filter(RequestModel):
+    """A search filter. Text keys take ``like``, ``in`` and ``not``; ``create_time`` takes ``between``
+    (``[from, to]`` in ms). Unknown keys answer ``ModelArts.2807``, an operator that does not apply to
+    its key ``ModelArts.2808``."""
+
+    key: str | None = None
+    operator: Literal["between", "like", "in", "not"] | None = None
+    value: list[Text] | None = None
+
+
+class ListTagFilter(RequestModel):
+    key: str | None = None
+    values: list[str] | None = None
+
+
+class JobSearches(RequestModel):
+    """5.14's body (the SDK's ``JobSearches``); ``tags`` and ``host_ips`` are accepted and ignored."""
+
+    offset: Count | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] | None = None
+    sort_by: str | None = None
+    order: Literal["asc", "desc"] | None = None
+    group_by: str | None = None
+    workspace_id: str | None = None
+    train_type: str | None = None
+    tags: list[ListTagFilter] | None = None
+    host_ips: list[str] | None = None
+    filters: list[Filter] | None = None
+
+
+# Responses ----------------------------------------------------------------------------------------
+
+
+class JobMetadataResponse(ResponseModel):
+    id: str | None = None
+    name: str | None = None
+    workspace_id: str | None = None
+    description: str | None = None
+    create_time: int | None = None
+    user_name: str | None = None
+    annotations: dict[str, str] | None = None
+
+
+class TaskStatuses(ResponseModel):
+    task: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
+
+
+class RunningRecord(ResponseModel):
+    start_at: int | None = None
+    end_at: int | None = None
+    start_type: str | None = None
+    end_reason: str | None = None
+    end_related_task: str | None = None
+
+
+class JobStatus(ResponseModel):
+    """The job's status (the SDK's ``Status``): ``phase`` is one of Creating, Pending, Running, Failed,
+    Completed, Terminating, Terminated, Abnormal; ``duration`` and ``start_time`` in ms."""
+
+    phase: str | None = None
+    secondary_phase: str | None = None
+    duration: int | None = None
+    tasks: list[str] | None = None
+    start_time: int | None = None
+    task_statuses: list[TaskStatuses] | None = None
+    running_records: list[RunningRecord] | None = None
+
+
+class InputDataInfoRespDataset(ResponseModel):
+    id: str | None = None
+    version_id: str | None = None
+    obs_url: str | None = None
+    service_type: str | None = None
+    name: str | None = None
+
+
+class InputDataInfoRespObs(ResponseModel):
+    obs_url: str | None = None
+
+
+class InputDataInfoResp(ResponseModel):
+    dataset: InputDataInfoRespDataset | None = None
+    obs: InputDataInfoRespObs | None = None
+
+
+class InputResp(ResponseModel):
+    name: str | None = None
+    description: str | None = None
+    local_dir: str | None = None
+    access_method: str | None = None
+    remote: InputDataInfoResp | None = None
+
+
+class RemoteObsResp(ResponseModel):
+    obs_url: str | None = None
+
+
+class RemoteResp(ResponseModel):
+    obs: RemoteObsResp | None = None
+
+
+class OutputResp(ResponseModel):
+    name: str | None = None
+    description: str | None = None
+    local_dir: str | None = None
+    access_method: str | None = None
+    remote: RemoteResp | None = None
+
+
+class JobAlgorithmResponsePolicies(ResponseModel):
+    auto_search: AutoSearchResp | None = None
+
+
+class JobAlgorithmResponse(ResponseModel):
+    """The job's resolved algorithm. ``environments`` is a list of one-entry maps (SDK)."""
+
+    id: str | None = None
+    name: str | None = None
+    code_dir: str | None = None
+    boot_file: str | None = None
+    command: str | None = None
+    parameters: list[Parameter] | None = None
+    policies: JobAlgorithmResponsePolicies | None = None
+    inputs: list[InputResp] | None = None
+    outputs: list[OutputResp] | None = None
+    engine: EngineRef | None = None
+    local_code_dir: str | None = None
+    working_dir: str | None = None
+    environments: list[dict[str, str]] | None = None
+
+
+class BillingInfo(ResponseModel):
+    code: str | None = None
+    unit_num: int | None = None
+
+
+class Cpu(ResponseModel):
+    arch: str | None = None
+    core_num: int | None = None
+
+
+class Memory(ResponseModel):
+    size: int | None = None
+    unit: str | None = None
+
+
+class Disk(ResponseModel):
+    """In a job's ``flavor_detail`` the size is a string (SDK ``Disk``); in the flavor list an integer
+    (``DiskResponse``)."""
+
+    size: str | None = None
+    unit: str | None = None
+
+
+class FlavorInfo(ResponseModel):
+    max_num: int | None = None
+    cpu: Cpu | None = None
+    gpu: dict[str, Any] | None = None
+    npu: dict[str, Any] | None = None
+    memory: Memory | None = None
+    disk: Disk | None = None
+
+
+class FlavorDetail(ResponseModel):
+    flavor_type: str | None = None
+    billing: BillingInfo | None = None
+    flavor_info: FlavorInfo | None = None
+
+
+class Resource(ResponseModel):
+    policy: str | None = None
+    flavor_id: str | None = None
+    flavor_name: str | None = None
+    node_count: int | None = None
+    pool_id: str | None = None
+    flavor_detail: FlavorDetail | None = None
+
+
+class LogExportPathResp(ResponseModel):
+    obs_url: str | None = None
+    host_path: str | None = None
+
+
+class SpecResponse(ResponseModel):
+    resource: Resource | None = None
+    log_export_path: LogExportPathResp | None = None
+
+
+class JobResponse(ResponseModel):
+    """A training job as 5.6, 5.7, 5.10 and 5.14 answer it."""
+
+    kind: str | None = None
+    metadata: JobMetadataResponse | None = None
+    status: JobStatus | None = None
+    algorithm: JobAlgorithmResponse | None = None
+    spec: SpecResponse | None = None
+
+
+class ListTrainingJobsResponse(ResponseModel):
+    """5.14: ``total`` counts the project's jobs, ``count`` those the filters match; ``items`` is the
+    page."""
+
+    total: int | None = None
+    count: int | None = None
+    limit: int | None = None
+    offset: int | None = None
+    sort_by: str | None = None
+    order: str | None = None
+    group_by: str | None = None
+    workspace_id: str | None = None
+    ai_project: str | None = None
+    train_type: str | None = None
+    items: list[JobResponse] | None = None
+
+
+class ShowTrainingJobLogsPreviewResponse(ResponseModel):
+    """5.11: the latest part of the task's log (all of it up to 5 MB); sizes in bytes."""
+
+    content: str | None = None
+    current_size: int | None = None
+    full_size: int | None = None
+
+
+class LogUrlResp(ResponseModel):
+    """5.12: a 5-minute URL to the task's whole log on this server, usable without credentials."""
+
+    obs_url: str | None = None
+
+
+class MetricObject(ResponseModel):
+    metric: str | None = None
+    value: list[float] | None = None
+
+
+class ShowTrainingJobMetricsResponse(ResponseModel):
+    """5.13: ``cpuUsage`` and ``memUsage`` in percent of the flavor, oldest first."""
+
+    metrics: list[MetricObject] | None = None
