@@ -9,7 +9,16 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from modelworks.db import now_ms
-from modelworks.errors import Conflict, Forbidden, InvalidArgument, NotImplementedYet, PreconditionFailed
+from modelworks.errors import (
+    CodeTooLarge,
+    DuplicateAlgorithmName,
+    InvalidArgument,
+    NotImplementedYet,
+    TooManyCodeFiles,
+    UnsupportedConditionKey,
+    UnsupportedOperation,
+    UnsupportedSortBy,
+)
 from modelworks.iam.service import Principal
 from modelworks.storage import ObjectStore, ObsPath
 from modelworks.training import params
@@ -25,12 +34,6 @@ from modelworks.training.engines import resolve_engine
 from modelworks.training.models import Algorithm, TrainingJob
 from modelworks.training.status import (
     ACTIVE_PHASES,
-    CODE_TOO_LARGE,
-    DUPLICATE_ALGORITHM_NAME,
-    TOO_MANY_CODE_FILES,
-    UNSUPPORTED_CONDITION_KEY,
-    UNSUPPORTED_OPERATION,
-    UNSUPPORTED_SORT,
     algorithm_not_found,
 )
 
@@ -51,10 +54,9 @@ def code_tree(store: ObjectStore, code_dir: ObsPath) -> tuple[dict[str, Any], in
     for count, info in enumerate(store.list(code_dir), start=1):
         size += info.size
         if count > MAX_CODE_FILES:
-            raise InvalidArgument(
+            raise TooManyCodeFiles(
                 f"the code directory holds more than {MAX_CODE_FILES} files",
                 field="job_config.code_dir",
-                error_code=TOO_MANY_CODE_FILES,
             )
         node = root
         *dirs, leaf = info.path.relative_to(code_dir).split("/")
@@ -67,9 +69,7 @@ def code_tree(store: ObjectStore, code_dir: ObsPath) -> tuple[dict[str, Any], in
             node = found
         node["children"].append({"name": leaf})
     if size > MAX_CODE_BYTES:
-        raise InvalidArgument(
-            "the code directory is larger than 5 GB", field="job_config.code_dir", error_code=CODE_TOO_LARGE
-        )
+        raise CodeTooLarge("the code directory is larger than 5 GB", field="job_config.code_dir")
     return root, size
 
 
@@ -147,9 +147,7 @@ def _check_unique(session: Session, project_id: str, name: str, own_id: str | No
     query = select(Algorithm.id).where(Algorithm.project_id == project_id, Algorithm.name == name)
     other = session.scalar(query)
     if is_builtin_name(name) or (other is not None and other != own_id):
-        raise Conflict(
-            f"Duplicate algorithm (name {name}).", error_code=DUPLICATE_ALGORITHM_NAME, http_status=400
-        )
+        raise DuplicateAlgorithmName(f"Duplicate algorithm (name {name}).")
 
 
 def create_algorithm(
@@ -201,10 +199,9 @@ def _searches(raw: str | None) -> dict[str, str]:
         key, sep, value = part.partition(":")
         key, value = (key.strip(), value.strip()) if sep else ("name", key.strip())
         if key not in SEARCH_KEYS:
-            raise InvalidArgument(
+            raise UnsupportedConditionKey(
                 f"unsupported search key {key!r}; supported: {', '.join(SEARCH_KEYS)}",
                 field="searches",
-                error_code=UNSUPPORTED_CONDITION_KEY,
             )
         out[key] = value
     return out
@@ -227,10 +224,9 @@ def list_algorithms(
     """
     column = SORT_COLUMNS.get(sort_by)
     if column is None:
-        raise InvalidArgument(
+        raise UnsupportedSortBy(
             f"unsupported sort_by {sort_by!r}; supported: {', '.join(SORT_COLUMNS)}",
             field="sort_by",
-            error_code=UNSUPPORTED_SORT,
         )
     base = select(Algorithm).where(Algorithm.project_id == project_id)
     if workspace_id:
@@ -289,9 +285,9 @@ def _page(
 def _refuse_builtin(algorithm_id: str, action: str) -> None:
     builtin = find_builtin(algorithm_id)
     if builtin is not None:
-        raise Forbidden(
+        raise UnsupportedOperation(
             f"Algorithm '{builtin.name}' is a built-in algorithm; it cannot be {action}.",
-            error_code=UNSUPPORTED_OPERATION,
+            http_status=403,
         )
 
 
@@ -335,10 +331,9 @@ def delete_algorithm(session: Session, project_id: str, algorithm_id: str) -> No
         .limit(5)
     ).all()
     if users:
-        raise PreconditionFailed(
+        raise UnsupportedOperation(
             f"Algorithm '{algorithm.name}' is used by training jobs that have not finished "
             f"({', '.join(users)}); terminate them or wait until they end.",
-            error_code=UNSUPPORTED_OPERATION,
         )
     session.delete(algorithm)
     session.flush()

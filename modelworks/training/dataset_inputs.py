@@ -28,7 +28,13 @@ from sqlalchemy.orm import Session
 from modelworks.data.datasets import get_dataset
 from modelworks.data.models import DatasetVersion
 from modelworks.data.versions import NORMAL, get_version
-from modelworks.errors import InvalidArgument, InvalidPath, NotFound
+from modelworks.errors import (
+    DatasetVersionNotFound,
+    InvalidArgument,
+    InvalidPath,
+    InvalidTaskParameter,
+    NotFound,
+)
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 
 CONTENT_SCHEME = "content://"
@@ -57,18 +63,16 @@ class ProjectDatasets:
                 )
             )
             if found is None:
-                raise NotFound(
+                raise DatasetVersionNotFound(
                     f"Dataset '{dataset.id}' has no version named '{version_name}'.",
-                    error_code="ModelArts.4353",
                 )
             version = found
         else:
             raise InvalidArgument("version_id is required (the published version to train on)", field=field)
         if version.status != NORMAL or not version.manifest_path:
-            raise InvalidArgument(
+            raise InvalidTaskParameter(
                 f"Dataset version '{version.name}' of dataset '{dataset.name}' is not published yet.",
                 field=f"{field}.version_id",
-                error_code="ModelArts.4384",
             )
         return {
             "dataset": {

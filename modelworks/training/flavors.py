@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelworks.errors import InvalidArgument
+from modelworks.errors import FlavorNotFound
 from modelworks.training.engines import available_engines, machine_arch
-from modelworks.training.status import FLAVOR_NOT_FOUND
 
 GIB = 1024**3
 
@@ -106,8 +105,7 @@ def find_flavor(home: Path, flavor_id: str | None, *, field: str = "spec.resourc
         if flavor.flavor_id == flavor_id:
             return flavor
     known = ", ".join(f.flavor_id for f in flavors)
-    raise InvalidArgument(
+    raise FlavorNotFound(
         f"flavor {flavor_id!r} is not offered by this installation; available flavors: {known}",
         field=field,
-        error_code=FLAVOR_NOT_FOUND,
     )

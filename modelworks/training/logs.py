@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelworks.db import now_ms
-from modelworks.errors import AuthError, NotFound
+from modelworks.errors import LogNotGenerated, SignatureMismatch, TrainingJobNotFound
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.storage.paths import SYSTEM_BUCKET
 from modelworks.training.job_views import task_names
-from modelworks.training.status import LOG_NOT_GENERATED, TASK_NAME, TRAINING_JOB_NOT_FOUND
+from modelworks.training.status import TASK_NAME
 
 if TYPE_CHECKING:
     from modelworks.training.models import TrainingJob
@@ -51,9 +51,8 @@ def log_object(job: TrainingJob, task: str = TASK_NAME) -> ObsPath:
 def check_task(job: TrainingJob, task: str) -> None:
     tasks = task_names(job)
     if task not in tasks:
-        raise NotFound(
+        raise TrainingJobNotFound(
             f"Training job '{job.id}' has no task '{task}'; its tasks are: {', '.join(tasks)}.",
-            error_code=TRAINING_JOB_NOT_FOUND,
         )
 
 
@@ -144,11 +143,11 @@ def signed_url(endpoint: str, secret: str, job: TrainingJob, task: str, *, downl
 def check_signature(secret: str, project_id: str, job_id: str, task: str, expires: int, sig: str) -> None:
     expected = signature(secret, project_id, job_id, task, expires)
     if expires < now_ms() or not hmac.compare_digest(expected, sig):
-        raise AuthError("The log URL has expired or its signature is wrong.", error_code="ModelArts.0208")
+        raise SignatureMismatch("The log URL has expired or its signature is wrong.")
 
 
 def full_log(store: ObjectStore, job: TrainingJob, local: Path, task: str = TASK_NAME) -> bytes:
     found = read_log(store, job, local, task=task)
     if found is None:
-        raise NotFound("The log file is not generated yet.", error_code=LOG_NOT_GENERATED)
+        raise LogNotGenerated("The log file is not generated yet.")
     return found[0]

@@ -8,19 +8,20 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
-from modelworks.errors import InvalidArgument, NotImplementedYet
+from modelworks.errors import (
+    BootFileError,
+    ChannelsMismatch,
+    CodeDirError,
+    DefaultValueNotInRange,
+    DefaultValueTypeError,
+    InvalidArgument,
+    NotImplementedYet,
+    ParameterKeyRepeat,
+    ParameterRangeError,
+    ValueNotInPreset,
+)
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.storage.scoped import user_path
-from modelworks.training.status import (
-    BOOT_FILE_ERROR,
-    CHANNELS_MISMATCH,
-    CODE_DIR_ERROR,
-    PARAMETER_KEY_REPEAT,
-    RANGE_ERROR,
-    VALUE_NOT_IN_PRESET,
-    VALUE_NOT_IN_RANGE,
-    VALUE_TYPE_ERROR,
-)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -76,10 +77,9 @@ def _constraint(raw: Any, field: str) -> dict[str, Any]:
                 raise ValueError(values)
             [float(v) for v in values if v != ""]
         except ValueError as exc:
-            raise InvalidArgument(
+            raise ParameterRangeError(
                 "a Range needs two numbers, [low, high] (either may be empty)",
                 field=f"{field}.valid_range",
-                error_code=RANGE_ERROR,
             ) from exc
     return {
         "type": PARAMETER_TYPES[kind.lower()],
@@ -108,27 +108,24 @@ def check_value(parameter: dict[str, Any], value: str, field: str) -> None:
         elif kind == "Boolean" and value.lower() not in ("true", "false"):
             raise ValueError(value)
     except ValueError as exc:
-        raise InvalidArgument(
+        raise DefaultValueTypeError(
             f"value {value!r} of parameter {parameter['name']!r} is not a {kind}",
             field=field,
-            error_code=VALUE_TYPE_ERROR,
         ) from exc
     valid_type = constraint["valid_type"].lower()
     valid_range = constraint["valid_range"]
     if valid_type == "range" and number is not None and len(valid_range) == 2:
         low, high = (float(x) if x != "" else None for x in valid_range)
         if (low is not None and number < low) or (high is not None and number > high):
-            raise InvalidArgument(
+            raise DefaultValueNotInRange(
                 f"value {value} of parameter {parameter['name']!r} is outside [{valid_range[0]}, "
                 f"{valid_range[1]}]",
                 field=field,
-                error_code=VALUE_NOT_IN_RANGE,
             )
     elif valid_type in ("enumeration", "enum") and valid_range and value not in valid_range:
-        raise InvalidArgument(
+        raise ValueNotInPreset(
             f"value {value!r} of parameter {parameter['name']!r} is not one of {valid_range}",
             field=field,
-            error_code=VALUE_NOT_IN_PRESET,
         )
 
 
@@ -146,9 +143,7 @@ def parameters(raw: Any, field: str) -> list[dict[str, Any]]:
             raise InvalidArgument("must be an object", field=where)
         name = check_name(item.get("name"), f"{where}.name")
         if name in seen:
-            raise InvalidArgument(
-                f"parameter {name!r} is given twice", field=where, error_code=PARAMETER_KEY_REPEAT
-            )
+            raise ParameterKeyRepeat(f"parameter {name!r} is given twice", field=where)
         seen.add(name)
         i18n = item.get("i18n_description", item.get("internationalization"))
         parameter: dict[str, Any] = {
@@ -176,9 +171,7 @@ def declared_channels(raw: Any, field: str, *, inputs: bool) -> list[dict[str, A
             raise InvalidArgument("must be an object", field=where)
         name = check_name(item.get("name"), f"{where}.name")
         if any(c["name"] == name for c in out):
-            raise InvalidArgument(
-                f"channel {name!r} is declared twice", field=where, error_code=CHANNELS_MISMATCH
-            )
+            raise ChannelsMismatch(f"channel {name!r} is declared twice", field=where)
         channel: dict[str, Any] = {
             "name": name,
             "description": check_description(item.get("description"), f"{where}.description"),
@@ -246,9 +239,7 @@ def bound_channels(
             raise InvalidArgument("must be an object", field=where)
         name = check_name(item.get("name"), f"{where}.name")
         if name in given:
-            raise InvalidArgument(
-                f"channel {name!r} is given twice", field=where, error_code=CHANNELS_MISMATCH
-            )
+            raise ChannelsMismatch(f"channel {name!r} is given twice", field=where)
         remote = _remote(item, where, inputs=inputs, datasets=datasets)
         access = item.get("access_method") or "parameter"
         if access not in ACCESS_METHODS:
@@ -270,7 +261,7 @@ def bound_channels(
         what = "input" if inputs else "output"
         problems = [f"no path for the algorithm's {what} {n!r}" for n in missing]
         problems += [f"the algorithm has no {what} named {n!r}" for n in extra]
-        raise InvalidArgument("; ".join(problems), field=field, error_code=CHANNELS_MISMATCH)
+        raise ChannelsMismatch("; ".join(problems), field=field)
     out = []
     for channel in declared:
         bound = dict(given[channel["name"]])
@@ -312,25 +303,20 @@ def code_location(
     code = user_path(store, code_dir, field=f"{field}.code_dir").as_dir()
     boot = user_path(store, boot_file, field=f"{field}.boot_file")
     if not code.key:
-        raise InvalidArgument(
+        raise CodeDirError(
             "must be a directory inside a bucket, not a bucket root",
             field=f"{field}.code_dir",
-            error_code=CODE_DIR_ERROR,
         )
     if not store.exists(code):
-        raise InvalidArgument(
+        raise CodeDirError(
             f"code directory {code} is empty or does not exist",
             field=f"{field}.code_dir",
-            error_code=CODE_DIR_ERROR,
         )
     if boot.is_dir or not boot.is_relative_to(code) or not boot.key.endswith(".py"):
-        raise InvalidArgument(
+        raise BootFileError(
             f"boot file {boot} must be a .py file inside the code directory {code}",
             field=f"{field}.boot_file",
-            error_code=BOOT_FILE_ERROR,
         )
     if not store.is_file(boot):
-        raise InvalidArgument(
-            f"boot file {boot} does not exist", field=f"{field}.boot_file", error_code=BOOT_FILE_ERROR
-        )
+        raise BootFileError(f"boot file {boot} does not exist", field=f"{field}.boot_file")
     return code, boot

@@ -1,4 +1,4 @@
-"""Training job phases (the reference's ``status.phase`` / ``secondary_phase``) and error codes.
+"""Training job phases (the reference's ``status.phase`` / ``secondary_phase``) and the not-found errors.
 
 Pending/Queuing ──(a worker claims it)──> Creating/Creating ──(process started)──> Running/Running
     │                                          │                                      │
@@ -10,7 +10,7 @@ Running ──auto_stop──> Terminated    ──process lost while no worker 
 
 from __future__ import annotations
 
-from modelworks.errors import InvalidArgument, NotFound
+from modelworks.errors import AlgorithmNotFound, TrainingJobNotFound
 
 CREATING = "Creating"
 PENDING = "Pending"
@@ -34,41 +34,17 @@ TRAINING_JOB_KIND = "training-job"
 TASK_NAME = "worker-0"
 """The one task of a single-node job, as ``status.tasks`` names it."""
 
-# Error codes of the reference's error-code table (training management).
-ALGORITHM_NOT_FOUND = "ModelArts.2755"
-DUPLICATE_TRAINING_JOB_NAME = "ModelArts.2751"
-CHANNELS_MISMATCH = "ModelArts.2753"
-CODE_DIR_ERROR = "ModelArts.2757"
-BOOT_FILE_ERROR = "ModelArts.2758"
-TOO_MANY_CODE_FILES = "ModelArts.2759"
-CODE_TOO_LARGE = "ModelArts.2761"
-VALUE_NOT_IN_PRESET = "ModelArts.2765"
-PARAMETER_KEY_REPEAT = "ModelArts.2767"
-VALUE_TYPE_ERROR = "ModelArts.2768"
-VALUE_NOT_IN_RANGE = "ModelArts.2769"
-RANGE_ERROR = "ModelArts.2770"
-NOT_EDITABLE = "ModelArts.2771"
-TRAINING_JOB_NOT_FOUND = "ModelArts.2775"
-ENGINE_NOT_FOUND = "ModelArts.2780"
-FLAVOR_NOT_FOUND = "ModelArts.2781"
-UNSUPPORTED_SORT = "ModelArts.2790"
-INVALID_OBS_PATH = "ModelArts.2791"
-UNSUPPORTED_CONDITION_KEY = "ModelArts.2807"
-UNSUPPORTED_CONDITION_OPERATOR = "ModelArts.2808"
-UNSUPPORTED_CONDITION_VALUE = "ModelArts.2809"
-UNSUPPORTED_ACTION = "ModelArts.2812"
-LOG_NOT_GENERATED = "ModelArts.2818"
-DUPLICATE_ALGORITHM_NAME = "ModelArts.2821"
-UNSUPPORTED_OPERATION = "ModelArts.2858"
+TRAINING_JOB_NOT_FOUND = TrainingJobNotFound.error_code
+"""Kept for ``models.sources``; the training services raise the named classes of ``modelworks.errors``."""
 
 
-def algorithm_not_found(algorithm_id: str, *, in_request: bool = False) -> NotFound | InvalidArgument:
+def algorithm_not_found(algorithm_id: str, *, in_request: bool = False) -> AlgorithmNotFound:
     """404 for an algorithm addressed by URL; 400 (as the reference shows) for one named in a job body."""
     message = f"Algorithm '{algorithm_id}' does not exist."
     if in_request:
-        return InvalidArgument(message, field="algorithm.id", error_code=ALGORITHM_NOT_FOUND)
-    return NotFound(message, error_code=ALGORITHM_NOT_FOUND)
+        return AlgorithmNotFound(message, field="algorithm.id", http_status=400)
+    return AlgorithmNotFound(message)
 
 
-def job_not_found(job_id: str) -> NotFound:
-    return NotFound(f"Training job '{job_id}' does not exist.", error_code=TRAINING_JOB_NOT_FOUND)
+def job_not_found(job_id: str) -> TrainingJobNotFound:
+    return TrainingJobNotFound(f"Training job '{job_id}' does not exist.")

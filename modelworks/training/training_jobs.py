@@ -18,11 +18,15 @@ from sqlalchemy.orm import Session
 from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import now_ms
 from modelworks.errors import (
-    Conflict,
+    ChannelsMismatch,
+    DuplicateTrainingJobName,
     InvalidArgument,
+    InvalidJobObsPath,
     ModelworksError,
+    NotEditable,
     NotImplementedYet,
-    PreconditionFailed,
+    UnsupportedAction,
+    UnsupportedOperation,
 )
 from modelworks.iam.service import Principal
 from modelworks.jobs import Task, TaskStatus, request_cancel, submit
@@ -38,18 +42,12 @@ from modelworks.training.logs import system_log_path
 from modelworks.training.models import Algorithm, TrainingJob
 from modelworks.training.status import (
     ACTIVE_PHASES,
-    CHANNELS_MISMATCH,
-    DUPLICATE_TRAINING_JOB_NAME,
-    INVALID_OBS_PATH,
-    NOT_EDITABLE,
     PENDING,
     QUEUING,
     TERMINAL_PHASES,
     TERMINATED,
     TERMINATING,
     TRAINING_JOB_KIND,
-    UNSUPPORTED_ACTION,
-    UNSUPPORTED_OPERATION,
     algorithm_not_found,
     job_not_found,
 )
@@ -148,17 +146,14 @@ def _merged_parameters(declared: list[dict[str, Any]], raw: Any, customizable: b
         parameter = by_name.get(given["name"])
         if parameter is None:
             if not customizable:
-                raise InvalidArgument(
+                raise NotEditable(
                     f"the algorithm does not allow new hyperparameters ({given['name']!r})",
                     field=field,
-                    error_code=NOT_EDITABLE,
                 )
             out.append(given)
             continue
         if given["value"] != parameter["value"] and not parameter["constraint"]["editable"]:
-            raise InvalidArgument(
-                f"hyperparameter {given['name']!r} is not editable", field=field, error_code=NOT_EDITABLE
-            )
+            raise NotEditable(f"hyperparameter {given['name']!r} is not editable", field=field)
         params.check_value(parameter, given["value"], f"{field}.value")
         parameter["value"] = given["value"]
     for parameter in out:
@@ -220,10 +215,9 @@ def _algorithm(session: Session, store: ObjectStore, project_id: str, raw: Any) 
     names = [p["name"] for p in parameters] + [c["name"] for c in inputs + outputs]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
-        raise InvalidArgument(
+        raise ChannelsMismatch(
             f"hyperparameters and channels must have different names: {', '.join(clashes)}",
             field="algorithm",
-            error_code=CHANNELS_MISMATCH,
         )
     for i, channel in enumerate(outputs):
         user_path(
@@ -237,10 +231,9 @@ def _algorithm(session: Session, store: ObjectStore, project_id: str, raw: Any) 
             store, channel["remote"]["obs"]["obs_url"], field=f"algorithm.inputs[{i}].remote.obs.obs_url"
         )
         if not store.exists(path):
-            raise InvalidArgument(
+            raise InvalidJobObsPath(
                 f"input {channel['name']!r}: {path} does not exist",
                 field=f"algorithm.inputs[{i}].remote.obs.obs_url",
-                error_code=INVALID_OBS_PATH,
             )
     algorithm = {
         **identity,
@@ -278,9 +271,7 @@ def create_training_job(
     if session.scalar(
         select(TrainingJob.id).where(TrainingJob.project_id == principal.project_id, TrainingJob.name == name)
     ):
-        raise Conflict(
-            f"Duplicate training job (name {name}).", error_code=DUPLICATE_TRAINING_JOB_NAME, http_status=400
-        )
+        raise DuplicateTrainingJobName(f"Duplicate training job (name {name}).")
     spec = _spec(settings.home, store, body.get("spec"), executor="ray" if settings.ray_address else "local")
     algorithm, engine_key = _algorithm(session, store, principal.project_id, body.get("algorithm"))
     spec["runtime"]["engine"] = engine_key
@@ -349,19 +340,17 @@ def terminate(session: Session, project_id: str, job_id: str, body: dict[str, An
     """
     action = body.get("action_type")
     if action != "terminate":
-        raise InvalidArgument(
+        raise UnsupportedAction(
             f"unsupported action type {action!r}; supported: terminate",
             field="action_type",
-            error_code=UNSUPPORTED_ACTION,
         )
     job = get_training_job(session, project_id, job_id, for_update=True)
     if job.phase == TERMINATING:
         return job
     if job.phase in TERMINAL_PHASES:
-        raise PreconditionFailed(
+        raise UnsupportedOperation(
             f"Training job '{job.name}' is {job.phase}; only Creating, Pending or Running jobs can be "
             "terminated.",
-            error_code=UNSUPPORTED_OPERATION,
         )
     now = now_ms()
     task = session.get(Task, job.task_id, with_for_update=True) if job.task_id else None
@@ -392,9 +381,8 @@ def delete_training_job(
     """Delete a finished job with its metrics, its files on this host and its service-kept log copy."""
     job = get_training_job(session, project_id, job_id, for_update=True)
     if job.phase in ACTIVE_PHASES:
-        raise PreconditionFailed(
+        raise UnsupportedOperation(
             f"Training job '{job.name}' is {job.phase}; terminate it before deleting it.",
-            error_code=UNSUPPORTED_OPERATION,
         )
     try:
         store.unrestricted().delete_prefix(system_log_path(job.id).parent)

@@ -33,12 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.compute.sandbox import Identity, Sandbox, user_environment, walk_user_files
-from modelworks.errors import InvalidArgument
+from modelworks.errors import InvalidArgument, InvalidJobObsPath
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.storage.paths import SYSTEM_BUCKET
 from modelworks.training.dataset_inputs import materialise_manifest
 from modelworks.training.logs import log_file, open_local_log
-from modelworks.training.status import INVALID_OBS_PATH
 
 REQUIREMENTS_FILE = "pip-requirements.txt"
 PIP_TIMEOUT_SECONDS = 30 * 60
@@ -135,7 +134,7 @@ class Workspace:
             return str(target)
         count = self.download_dir(store, path.as_dir(), dest, check)
         if count == 0:
-            raise InvalidArgument(f"input {url} has no objects", field="inputs", error_code=INVALID_OBS_PATH)
+            raise InvalidJobObsPath(f"input {url} has no objects", field="inputs")
         return f"{dest}/"
 
     def install_requirements(self, code_dir: Path, env: dict[str, str], check: Callable[[], None]) -> None:
