@@ -66,8 +66,9 @@ class _Filters:
         return not names & self.excluded
 
 
-def run_annotated_import(ctx: TaskContext) -> dict[str, Any] | None:
-    """Run the import in ``ctx`` if it involves an annotation format or label filters, else None."""
+def run_annotated_import(ctx: TaskContext, earlier: int = 0) -> dict[str, Any] | None:
+    """Run the import in ``ctx`` if it involves an annotation format or label filters, else None.
+    ``earlier``: samples earlier attempts of the task imported (its count starts there)."""
     payload = ctx.payload
     with ctx.db.session() as session:
         dataset = session.get(Dataset, payload["dataset_id"])
@@ -96,11 +97,13 @@ def run_annotated_import(ctx: TaskContext) -> dict[str, Any] | None:
             sources.append((root, found))
         if not filters and all(fmt is None for _, fmt in sources):
             return None
-    return _AnnotatedImport(ctx, dataset, with_labels, filters).run(sources)
+    return _AnnotatedImport(ctx, dataset, with_labels, filters, earlier).run(sources)
 
 
 class _AnnotatedImport:
-    def __init__(self, ctx: TaskContext, dataset: Dataset, with_labels: bool, filters: _Filters):
+    def __init__(
+        self, ctx: TaskContext, dataset: Dataset, with_labels: bool, filters: _Filters, earlier: int = 0
+    ):
         self.ctx = ctx
         self.dataset = dataset
         self.with_labels = with_labels
@@ -109,7 +112,8 @@ class _AnnotatedImport:
         self.errors: list[dict[str, str]] = []
         self.failed = 0
         self.created_labels: list[str] = []
-        self.imported = self.annotated = self.done = self.finished_size = 0
+        self.annotated = self.done = self.finished_size = 0
+        self.imported = earlier
         self.total = 0
         self.seen: set[str] = set()
         self.bad_stems: set[str] = set()

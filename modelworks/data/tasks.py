@@ -12,6 +12,7 @@ from modelworks.data.indexing import IndexedSample, UnreadableFile, index_file, 
 from modelworks.data.ingest import ensure_labels, insert_samples
 from modelworks.data.manifest_import import run_annotated_import
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
+from modelworks.data.records import count_samples, labeled
 from modelworks.data.samples import status_counts
 from modelworks.errors import InvalidArgument, NotFound
 from modelworks.jobs import TaskContext, TaskHandler, register
@@ -35,13 +36,21 @@ class ImportTask(TaskHandler):
     kind = IMPORT_KIND
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
+        # An attempt after a worker stopped or died skips what the earlier ones committed, so its own
+        # counts miss those samples: the task's counts start from them and are read back at the end.
+        earlier = _imported_by(ctx)
         # manifests and annotation formats (VOC, COCO ...) first, else plain files
-        result = run_annotated_import(ctx) or self._index_files(ctx)
+        result = run_annotated_import(ctx, earlier) or self._index_files(ctx, earlier)
+        if earlier:
+            result.update(_imported_counts(ctx))
+            result["total_sample_count"] = result["imported_sample_count"] + result.get(
+                "failed_file_count", 0
+            )
         if result.get("imported_sample_count", 0) >= ANALYZE_AFTER:
             ctx.db.analyze("samples", "sample_labels")
         return result
 
-    def _index_files(self, ctx: TaskContext) -> dict[str, Any]:
+    def _index_files(self, ctx: TaskContext, earlier: int) -> dict[str, Any]:
         payload = ctx.payload
         dataset_id = payload["dataset_id"]
         with ctx.db.session(readonly=True) as session:
@@ -66,7 +75,7 @@ class ImportTask(TaskHandler):
                     total_size += info.size
         ctx.progress(0, total_file_count=len(files), total_file_size=total_size)
         errors: list[dict[str, str]] = []
-        imported = annotated = finished_size = 0
+        imported, annotated, finished_size = earlier, 0, 0
         created_labels: list[str] = []
         with_labels = bool(payload.get("import_annotations", True))
         for start in range(0, len(files), BATCH):
@@ -152,6 +161,21 @@ class ImportTask(TaskHandler):
             dataset = session.get(Dataset, dataset_id)
             if dataset is not None and dataset.status == STATUS_CREATING:
                 dataset.status = STATUS_NORMAL
+
+
+def _imported_by(ctx: TaskContext) -> int:
+    """How many samples earlier attempts of this task committed (0 on a first attempt)."""
+    with ctx.db.session(readonly=True) as session:
+        return count_samples(session, ctx.payload["dataset_id"], [Sample.import_task_id == ctx.task_id])
+
+
+def _imported_counts(ctx: TaskContext) -> dict[str, int]:
+    """The samples this task added over all its attempts, and how many of them carry labels."""
+    mine = [Sample.import_task_id == ctx.task_id]
+    with ctx.db.session(readonly=True) as session:
+        imported = count_samples(session, ctx.payload["dataset_id"], mine)
+        annotated = count_samples(session, ctx.payload["dataset_id"], [*mine, labeled()])
+    return {"imported_sample_count": imported, "annotated_sample_count": annotated}
 
 
 register(ImportTask())

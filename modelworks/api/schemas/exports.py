@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from modelworks.api.routing import parse_json
 from modelworks.api.schemas.common import Int32, Int64, RequestModel, ResponseModel
 
 ExportType = Literal[0, 1, 2, 3]
@@ -15,6 +16,27 @@ ExportFormat = Literal[1, 2]
 """The exported directory's layout: 1 tree (``cat/1.jpg``, ``dog/2.jpg``), 2 tile (``1.jpg``, ``1.txt``)."""
 VersionFormat = Literal["Default", "CarbonData", "CSV"]
 """CarbonData and CSV are the formats of table datasets (type 400)."""
+
+
+def _number_as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Text = Annotated[str, BeforeValidator(_number_as_text)]
+"""A string the reference types as one, which clients also send as a number (``"hard": 1``)."""
+
+
+def _condition_list(value: Any) -> Any:
+    """``search_conditions`` as the samples query also takes them: one JSON-encoded string, or a
+    single condition object."""
+    if isinstance(value, str):
+        if not value.strip():
+            return []
+        try:
+            value = parse_json(value.encode())
+        except ValueError as exc:
+            raise ValueError("must be a JSON list of search conditions") from exc
+    return [value] if isinstance(value, dict) else value
 
 
 class SearchLabel(RequestModel):
@@ -38,9 +60,9 @@ class SearchCondition(RequestModel):
     """One search condition of an export; the conditions of a list are ORed. Values the reference
     types as strings also arrive as numbers from clients (``"hard": 1``): both are taken."""
 
-    coefficient: str | None = None
+    coefficient: Text | None = None
     frame_in_video: Int32 | None = None
-    hard: str | int | None = None
+    hard: Text | None = None
     import_origin: str | None = None
     kvp: str | None = None
     label_list: SearchLabels | None = None
@@ -50,8 +72,8 @@ class SearchCondition(RequestModel):
     sample_dir: str | None = None
     sample_name: str | None = None
     sample_time: str | None = None
-    score: str | None = None
-    slice_thickness: str | None = None
+    score: Text | None = None
+    slice_thickness: Text | None = None
     study_date: str | None = None
     time_in_video: str | None = None
 
@@ -70,8 +92,8 @@ class ExportParams(RequestModel):
     ratio_sample_usage: bool | None = None
     sample_state: str | None = None
     samples: list[str] | None = None
-    search_conditions: list[SearchCondition] | str | None = None
-    train_sample_ratio: str | float | None = None
+    search_conditions: Annotated[list[SearchCondition], BeforeValidator(_condition_list)] | None = None
+    train_sample_ratio: Text | None = None
 
 
 class CreateExportTaskReq(RequestModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from modelworks.api.schemas.common import Int32, Int64, RequestModel, ResponseModel
 
@@ -56,6 +56,13 @@ class ImportLabel(RequestModel):
     attributes: list[dict[str, Any]] | None = None
 
 
+def _named(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+LabelFilter = Annotated[ImportLabel, BeforeValidator(_named)]
+
+
 class ImportLabelFormat(RequestModel):
     """The reference's ``LabelFormat`` (text datasets): accepted; the dataset's own label format is
     what the import reads."""
@@ -77,8 +84,8 @@ class CreateImportTaskReq(RequestModel):
     import_annotations: bool | None = None
     final_annotation: bool | None = None
     difficult_only: bool | None = None
-    included_labels: list[ImportLabel | str] | None = None
-    excluded_labels: list[ImportLabel | str] | None = None
+    included_labels: list[LabelFilter] | None = None
+    excluded_labels: list[LabelFilter] | None = None
     import_folder: str | None = None
     import_samples: bool | None = None
     label_format: ImportLabelFormat | None = None
