@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
+from modelworks.api.errors import envelope_bytes
 from modelworks.api.protocol import uvicorn_options
 from modelworks.app import create_app
 from modelworks.settings import Settings
@@ -268,3 +269,14 @@ def test_huge_integers_in_a_label_type_are_400(client: SignedClient, dataset_id:
     response = client.post(path, {"labels": [{"name": "big", "type": 2**70}]})
     assert "type" in _envelope(response, 400)
     _still_connected(client, response)
+
+
+def test_an_error_message_quoting_a_lone_surrogate_is_still_sent() -> None:
+    # A value parsed by a lenient JSON parser (json.loads keeps "\ud800") may end up quoted in an
+    # error message, which UTF-8 cannot encode: the envelope escapes it instead of failing.
+    body = envelope_bytes("ModelArts.0101", "name: '\ud800' is not a label")
+    assert json.loads(body) == {"error_code": "ModelArts.0101", "error_msg": "name: '\ud800' is not a label"}
+    assert json.loads(envelope_bytes("ModelArts.0101", "名前")) == {
+        "error_code": "ModelArts.0101",
+        "error_msg": "名前",
+    }
