@@ -8,6 +8,7 @@ it can be stopped without any model being loaded.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from modelworks.data.constants import IMAGE_CLASSIFICATION
 from modelworks.intelligent.deployment import builtin_for
 from tests._client import SignedClient
 from tests.conftest import LiveServer, run_server, wait_for
-from tests.data._assets import write_classification_folder
+from tests.data._assets import image_bytes, write_classification_folder
 from tests.data.test_datasets_api import wait_import
 
 DS = "/v2/{project_id}/datasets"
@@ -30,15 +31,16 @@ def idle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield server
 
 
-def new_dataset(client: SignedClient, name: str, dataset_type: int = 0) -> str:
+def new_dataset(client: SignedClient, name: str, labels: tuple[str, ...] = ()) -> str:
     response = client.post(
         DS,
         {
             "dataset_name": name,
-            "dataset_type": dataset_type,
+            "dataset_type": 0,
             "data_sources": [{"data_type": 0, "data_path": f"/bucket/{name}/"}],
             "work_path": f"/bucket/work-{name}/",
             "work_path_type": 0,
+            "labels": [{"name": label, "type": 0} for label in labels],
         },
     )
     assert response.status_code == 201, response.text
@@ -84,7 +86,11 @@ def test_bad_task_requests_are_400_naming_the_field(idle: LiveServer, dataset: s
     infinite = client.post(tasks, {"task_type": "auto-grouping", "config": {"n_clusters": float("inf")}})
     assert infinite.status_code == 400 and infinite.json()["error_code"] == "ModelArts.4105", infinite.text
     refused(client.post(tasks, {"config": {"confidence_scope": "0.9-0.1"}}), "config.confidence_scope")
+    # An empty scope is no scope: the request gets as far as the labels (none here).
+    empty_scope = client.post(tasks, {"config": {"confidence_scope": ""}})
+    assert empty_scope.json()["error_code"] == "ModelArts.4405", empty_scope.text
     refused(client.post(tasks, {"config": {"name": "a b"}}), "config.name")
+    refused(client.post(tasks, {"config": {"name": "trailing\n"}}), "config.name")
     refused(client.post(tasks, {"config": {"stop_time": 0}}), "config.stop_time")
     refused(client.post(tasks, {"config": {"samples": [{"labels": []}]}}), "config.samples[0].sample_id")
     refused(
@@ -108,6 +114,36 @@ def test_list_offsets_beyond_the_database_are_400(idle: LiveServer, dataset: str
     assert client.get(f"{DS}/{dataset}/tasks", type="").status_code == 200
     page = client.get(f"{DS}/{dataset}/auto-annotations/samples", offset=2**31 - 1).json()
     assert page == {"sample_count": 0, "samples": []}
+
+
+def test_auto_labels_waiting_for_confirmation_carry_their_hard_details(idle: LiveServer) -> None:
+    client = idle.signed()
+    (idle.storage_root / "bucket" / "waiting").mkdir(parents=True)
+    dataset_id = new_dataset(client, "waiting", labels=("cat",))
+
+    def upload(name: str, annotated_by: str, reasons: list[int]) -> str:
+        label = {"name": "cat", "type": 0, "annotated_by": annotated_by, "score": 0.4}
+        item = {
+            "name": name,
+            "data": base64.b64encode(image_bytes(20, 20, len(name))).decode(),
+            "labels": [label],
+            "metadata": {"@modelarts:hard": bool(reasons), "@modelarts:hard_reasons": reasons},
+        }
+        response = client.post(f"{DS}/{dataset_id}/data-annotations/samples", {"samples": [item]})
+        assert response.status_code == 200 and response.json()["success"], response.text
+        return str(response.json()["results"][0]["sample_id"])
+
+    auto = upload("auto.jpg", "auto", [1, 3])
+    human = upload("human.jpg", "human", [])
+    page = client.get(f"{DS}/{dataset_id}/auto-annotations/samples").json()
+    assert page["sample_count"] == 1 and [s["sample_id"] for s in page["samples"]] == [auto]
+    detail = client.get(f"{DS}/{dataset_id}/auto-annotations/samples/{auto}").json()
+    assert detail == page["samples"][0] | {"source": detail["source"]}
+    assert sorted(detail["hard_details"]) == ["1", "3"]
+    assert detail["hard_details"]["1"]["id"] == 1 and detail["hard_details"]["1"]["reason"]
+    assert detail["labels"][0]["annotated_by"] == "auto" and detail["labels"][0]["score"] == 0.4
+    missing = client.get(f"{DS}/{dataset_id}/auto-annotations/samples/{human}")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "ModelArts.4420", missing.text
 
 
 def test_task_detail_names_its_dataset_and_where_groups_go(idle: LiveServer, dataset: str) -> None:

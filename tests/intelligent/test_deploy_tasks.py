@@ -312,7 +312,7 @@ def test_auto_deploy_trains_registers_and_deploys_a_service_that_answers(live: L
     task_id = response.json()["task_id"]
     assert client.get(f"{DS}/{dataset_id}/tasks").json()["exist_running_deploy_task"] is True
     task = wait_task(client, dataset_id, task_id, timeout=600)
-    assert task["status"] == 3, task
+    assert task["status"] == 3, (task["error_msg"], task["result"])
     assert task["type"] == 3
     result = task["result"]
     # The model the task made is the task's model, as for pre-label (seed 000's auto-deploy row).

@@ -9,8 +9,8 @@ bounds are here.
 
 The official SDK has no model classes for these operations, so the reference's tables rule. Config
 fields that mean nothing here (``engine_name``, ``pool_id``, ``inf_cluster_id``, ``log_url``,
-``train_url``, ``export_params`` ...) are accepted, type-checked and echoed unchanged in the task's
-``config``.
+``train_url``, ``export_params`` (the export tasks' ``ExportParams``) ...) are accepted, type-checked
+and echoed unchanged in the task's ``config``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from modelworks.api.schemas.common import MAX_INT32, Int32, RequestModel, ResponseModel
+from modelworks.api.schemas.exports import ExportParams
+from modelworks.api.schemas.samples import DescribeSampleResp
 
 
 def one_of(*values: str | int) -> WrapValidator:
@@ -60,19 +62,21 @@ CollectRule = Annotated[Literal["all"], one_of("all")]
 ResultType = Annotated[Literal[0, 1], one_of(0, 1)]
 ExportFormat = Annotated[Literal[1, 2], one_of(1, 2)]
 VersionFormat = Annotated[Literal["Default", "CarbonData", "CSV"], one_of("Default", "CarbonData", "CSV")]
-ExportDest = Annotated[Literal["DIR", "NEW_DATASET"], one_of("DIR", "NEW_DATASET")]
 
-_NAME = re.compile(r"^[\w.-]{1,64}$")
+_NAME = re.compile(r"[\w.-]{1,64}")
 _SCOPE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+)\s*$")
 
 
 def _task_name(value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise PydanticCustomError("task_name", "must be 1-64 letters, digits, '_', '-' or '.'")
     return value
 
 
 def _confidence_scope(value: str) -> str:
+    """An empty scope is no scope, as before the model existed."""
+    if value == "":
+        return value
     match = _SCOPE.match(value)
     if match is None:
         raise PydanticCustomError(
@@ -92,7 +96,6 @@ def _blank_is_none(value: Any) -> Any:
 TaskName = Annotated[str, AfterValidator(_task_name), Field(description="1-64 letters, digits, _ - .")]
 ConfidenceScope = Annotated[
     str,
-    BeforeValidator(_blank_is_none),
     AfterValidator(_confidence_scope),
     Field(description="Confidence range of key samples, e.g. 0.10-0.90", examples=["0.10-0.90"]),
 ]
@@ -142,23 +145,6 @@ class TaskSampleLabels(RequestModel):
     worker_id: str | None = None
 
 
-class TaskExportParams(RequestModel):
-    """Parameters of a dataset export task (reference ``ExportParams``): accepted and echoed; no task
-    type here exports."""
-
-    clear_hard_property: bool | None = None
-    export_dataset_version_format: str | None = None
-    export_dataset_version_name: str | None = None
-    export_dest: ExportDest | None = None
-    export_new_dataset_name: str | None = None
-    export_new_dataset_work_path: str | None = None
-    ratio_sample_usage: bool | None = None
-    sample_state: str | None = None
-    samples: list[str] | None = None
-    search_conditions: list[dict[str, Any]] | None = None
-    train_sample_ratio: str | None = None
-
-
 class SmartTaskConfig(RequestModel):
     """``config`` of a start request (reference ``SmartTaskConfig``). Which fields each type uses:
 
@@ -194,7 +180,7 @@ class SmartTaskConfig(RequestModel):
     confidence_scope: ConfidenceScope | None = None
     engine_name: str | None = None
     export_format: ExportFormat | None = None
-    export_params: TaskExportParams | None = None
+    export_params: ExportParams | None = None
     flavor: Flavor | None = None
     inf_cluster_id: str | None = None
     inf_config_list: list[InfConfig] | None = None
@@ -376,22 +362,10 @@ class HardDetail(ResponseModel):
     alo_name: str | None = None
 
 
-class AutoAnnotationSample(ResponseModel):
-    """A sample whose auto labels wait for confirmation (reference ``DescribeSampleResp`` with
-    ``hard_details``). ``metadata`` is an object: ``@modelarts:hard`` is answered as the boolean of the
-    reference's examples, ``@modelarts:hard_reasons`` as the list of reason numbers."""
+class AutoAnnotationSample(DescribeSampleResp):
+    """A sample whose auto labels wait for confirmation (16.1.63; 16.1.62's items): a sample as
+    16.1.15 answers it, with ``hard_details``, one ``HardDetail`` per hard-example reason."""
 
-    sample_id: str
-    sample_type: int | None = None
-    labels: list[dict[str, Any]] | None = None
-    source: str | None = None
-    metadata: dict[str, Any] | None = None
-    sample_time: int | None = None
-    sample_status: str | None = None
-    sample_name: str | None = None
-    sample_dir: str | None = None
-    sample_size: int | None = None
-    sample_data: list[str] | None = None
     hard_details: dict[str, HardDetail] | None = None
 
 
