@@ -7,7 +7,7 @@ Names are the official SDK's (``Algorithm``, ``AlgorithmJobConfig``, ``Algorithm
   the reference's table and example show a list.
 * ``metadata.is_valid`` is a boolean; the reference's table says String.
 * ``metadata.id`` in a request is an Integer in both the table and the SDK, while every answer carries
-  a UUID string: either is accepted, and ignored (the server assigns ids).
+  a UUID string: either is accepted (read as text), and ignored (the server assigns ids).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from modelworks.api.schemas.training.common import (
     Name,
     Parameter,
     Parameters,
+    Text,
 )
 
 # Requests -----------------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ from modelworks.api.schemas.training.common import (
 class AlgorithmMetadata(RequestModel):
     """``ai_project`` is accepted and ignored (the reference says the AI project is offline)."""
 
-    id: str | int | None = None
+    id: Text | None = None
     name: Name | None = None
     description: Description | None = None
     workspace_id: str | None = None
