@@ -29,10 +29,10 @@ from modelworks.storage.scoped import user_path
 EXPORT_KIND = "export"
 LABELED, UNLABELED, ALL, BY_CONDITION = 0, 1, 2, 3
 TREE, TILE = 1, 2
-VERSION_FORMATS = ("Default", "CarbonData", "CSV")
+TREE_FORMATS = frozenset({"manifest", "folder"})
+"""The formats whose exports follow ``export_format``; VOC, COCO and YOLO have layouts of their own."""
 TABLE_DATASET = 400
 DEST_DIR, DEST_NEW_DATASET = "DIR", "NEW_DATASET"
-HEADERS = ("obs://", "s3://")
 INVALID_PARAMETER = "ModelArts.4384"
 INVALID_PATH = "ModelArts.4358"
 _STATUS = {
@@ -52,21 +52,17 @@ def _invalid(message: str, field: str, code: str = INVALID_PARAMETER) -> Invalid
     return InvalidArgument(message, field=field, error_code=code)
 
 
-def _bool(raw: dict[str, Any], key: str, default: bool, prefix: str = "export_params.") -> bool:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise _invalid("must be true or false", f"{prefix}{key}")
-    return value
-
-
-def _format_name(raw: Any) -> str:
-    if raw in (None, ""):
+def _format_name(raw: str | None) -> str:
+    if not raw:
         return "manifest"
-    if not isinstance(raw, str):
-        raise _invalid("must be a string", "annotation_format")
     return _ALIASES.get(raw.strip().upper(), raw.strip())
+
+
+def _check_version_format(dataset: Dataset, value: str | None, prefix: str = "") -> str:
+    if value and value != "Default" and dataset.dataset_type != TABLE_DATASET:
+        field = f"{prefix}export_dataset_version_format" if prefix else "version_format"
+        raise _invalid("CarbonData and CSV are the formats of table datasets", field)
+    return value or "Default"
 
 
 def export_filters(payload: dict[str, Any], dataset_id: str | None = None) -> list[ColumnElement[bool]]:
@@ -90,29 +86,22 @@ def export_filters(payload: dict[str, Any], dataset_id: str | None = None) -> li
 
 
 def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, body: dict[str, Any]) -> Task:
-    annotation_format = _format_name(body.get("annotation_format"))
-    fmt = exporter(annotation_format)
-    export_format = body.get("export_format") or TILE
-    if export_format not in (TREE, TILE):
-        raise _invalid("must be 1 (tree) or 2 (tile)", "export_format")
-    raw_params = body.get("export_params") or {}
-    if not isinstance(raw_params, dict):
-        raise _invalid("must be an object", "export_params")
-    params = dict(raw_params)
+    """Queue an export of ``dataset`` (locked by the caller). ``body`` is a ``CreateExportTaskReq``
+    dump: types and enums are checked there, what depends on the dataset or the store here."""
+    fmt = exporter(_format_name(body.get("annotation_format")))
+    params = dict(body.get("export_params") or {})
     dest = params.get("export_dest") or DEST_DIR
-    if dest not in (DEST_DIR, DEST_NEW_DATASET):
-        raise _invalid("must be DIR or NEW_DATASET", "export_params.export_dest")
     params["export_dest"] = dest
-    version_format = params.get("export_dataset_version_format") or "Default"
-    if version_format not in VERSION_FORMATS:
+    export_format = body.get("export_format") or TILE
+    tree_meaningful = fmt.name in TREE_FORMATS and not 100 <= dataset.dataset_type < 200
+    if export_format == TREE and dest == DEST_DIR and not tree_meaningful:
         raise _invalid(
-            f"must be one of {', '.join(VERSION_FORMATS)}", "export_params.export_dataset_version_format"
+            "1 (tree) lays data files out by label folder: it applies to the manifest and folder "
+            f"formats of file datasets, not to {fmt.name} of a type {dataset.dataset_type} dataset",
+            "export_format",
         )
-    if version_format != "Default" and dataset.dataset_type != TABLE_DATASET:
-        raise _invalid(
-            "CarbonData and CSV are the formats of table datasets",
-            "export_params.export_dataset_version_format",
-        )
+    _check_version_format(dataset, params.get("export_dataset_version_format"), "export_params.")
+    version_format = _check_version_format(dataset, body.get("version_format"))
     if dest == DEST_DIR and dataset.dataset_type not in fmt.dataset_types:
         raise _invalid(
             f"{fmt.name} cannot carry datasets of type {dataset.dataset_type}", "annotation_format"
@@ -123,31 +112,20 @@ def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, b
     conditions = search.parse_conditions(params.get("search_conditions"), "export_params.search_conditions")
     search.any_of(conditions, "export_params.search_conditions")  # refuses malformed conditions
     params["search_conditions"] = conditions
-    samples = params.get("samples") or []
-    if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
-        raise _invalid("must be a list of sample ids", "export_params.samples")
-    params["samples"] = samples
-    filtered = bool(state or conditions or samples)
-    export_type = body.get("export_type", BY_CONDITION if filtered else ALL)
-    if export_type not in (LABELED, UNLABELED, ALL, BY_CONDITION):
-        raise _invalid("must be 0 (labeled), 1 (unlabeled), 2 (all) or 3 (by condition)", "export_type")
-    params["clear_hard_property"] = _bool(params, "clear_hard_property", True)
-    params["ratio_sample_usage"] = _bool(params, "ratio_sample_usage", False)
+    params["samples"] = samples = params.get("samples") or []
+    export_type = body.get("export_type")
+    if export_type is None:
+        export_type = BY_CONDITION if state or conditions or samples else ALL
+    for key, default in (("clear_hard_property", True), ("ratio_sample_usage", False)):
+        params[key] = default if params.get(key) is None else params[key]
     ratio = params.get("train_sample_ratio")
     params["train_sample_ratio"] = "1.00" if ratio in (None, "") else str(ratio)
     parse_ratio(params["train_sample_ratio"], "export_params.train_sample_ratio")
     header = body.get("source_type_header") or "obs://"
-    if header not in HEADERS:
-        raise _invalid("must be obs:// or s3://", "source_type_header")
     path = body.get("path")
-    if not isinstance(path, str) or not path:
+    if not path:
         raise _invalid("is required to export to OBS or to a new dataset", "path", INVALID_PATH)
     out = user_path(store, path, field="path", write=True).as_dir()
-    version_format = body.get("version_format") or "Default"
-    if version_format not in VERSION_FORMATS:
-        raise _invalid(f"must be one of {', '.join(VERSION_FORMATS)}", "version_format")
-    if version_format != "Default" and dataset.dataset_type != TABLE_DATASET:
-        raise _invalid("CarbonData and CSV are the formats of table datasets", "version_format")
     version_id = body.get("version_id") or None
     manifest_path = None
     if version_id is not None:
@@ -165,7 +143,7 @@ def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, b
         "version_id": version_id,
         "version_format": version_format,
         "manifest_path": manifest_path,
-        "with_column_header": _bool(body, "with_column_header", True, prefix=""),
+        "with_column_header": body.get("with_column_header") is not False,
     }
     if dest == DEST_NEW_DATASET:
         payload["new_dataset_id"] = new_short_id()

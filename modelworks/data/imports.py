@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.data.datasets import IMPORT_KIND, get_dataset
 from modelworks.data.models import Dataset
-from modelworks.errors import InvalidArgument, NotFound, NotImplementedYet, PreconditionFailed
+from modelworks.errors import NotFound, NotImplementedYet, PreconditionFailed
 from modelworks.jobs import Task, submit
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
@@ -24,14 +24,11 @@ _STATUS = {
 
 
 def create_import_task(session: Session, store: ObjectStore, dataset: Dataset, body: dict[str, Any]) -> Task:
-    import_path = body.get("import_path")
-    if not isinstance(import_path, str) or not import_path:
-        raise InvalidArgument("is required", field="import_path")
-    import_type = body.get("import_type", "dir")
-    manifest = import_type in ("manifest", 1, "1")
-    if not manifest and import_type not in ("dir", 0, "0"):
-        raise InvalidArgument("must be 'dir' or 'manifest'", field="import_type")
-    if body.get("import_origin", "obs") != "obs":
+    """Queue an import into ``dataset`` (locked by the caller). ``body`` is a ``CreateImportTaskReq``
+    dump: types and enums are checked there."""
+    import_path = body["import_path"]
+    manifest = body.get("import_type") in ("manifest", 1, "1")
+    if body.get("import_origin") not in (None, "obs"):
         raise NotImplementedYet(f"import_origin '{body['import_origin']}' is not supported; use 'obs'")
     path = user_path(store, import_path, field="import_path")
     path = path if manifest else path.as_dir()

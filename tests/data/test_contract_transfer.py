@@ -69,6 +69,9 @@ def test_export_task_view_and_refused_enums(server: LiveServer) -> None:
     _refused(client.post(url, {"path": "/b/x/", "version_format": "Parquet"}), "version_format", code)
     _refused(client.post(url, {"path": "/b/x/", "version_format": "CSV"}), "version_format", code)
     _refused(client.post(url, {"path": "/b/x/", "export_format": 3}), "export_format", code)
+    # VOC, COCO and YOLO have layouts of their own: a tree of them is refused, not silently flat
+    tree_coco = client.post(url, {"path": "/b/x/", "export_format": 1, "annotation_format": "COCO"})
+    _refused(tree_coco, "export_format", code)
     _refused(
         client.post(url, {"path": "/b/x/", "with_column_header": "sometimes"}), "with_column_header", code
     )
