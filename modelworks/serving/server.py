@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -63,8 +64,11 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error_code": INFERENCE_ERROR_CODE, "error_msg": message}, status_code=status)
+def error_response(status: int, message: str) -> Response:
+    """The error envelope, JSON-escaped (``ensure_ascii``): a message may quote a lone surrogate from
+    the request, which UTF-8 cannot encode."""
+    body = json.dumps({"error_code": INFERENCE_ERROR_CODE, "error_msg": message}).encode("ascii")
+    return Response(body, status_code=status, media_type="application/json")
 
 
 async def request_data(request: Request) -> Any:
@@ -109,6 +113,13 @@ async def answer(request: Request, predict: Callable[[Any], bytes]) -> Response:
         data = await request_data(request)
     except ValueError as exc:
         return error_response(400, str(exc))
+    except RecursionError:
+        return error_response(400, "the request body is not valid JSON: it is nested too deeply")
+    except HTTPException as exc:  # a malformed multipart body
+        return error_response(exc.status_code, str(exc.detail))
+    except Exception as exc:
+        log.exception("reading the request failed")
+        return error_response(500, f"reading the request failed: {type(exc).__name__}: {exc}")
     try:
         body = await asyncio.to_thread(predict, data)
     except Exception as exc:
@@ -131,7 +142,13 @@ def build_app(model: Any) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/{path:path}", infer, methods=["POST", "PUT", "GET"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    """Starlette's own answers (405 for a method no route takes) as the envelope, not plain text."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return error_response(status, str(getattr(exc, "detail", "")) or "error")
 
 
 def _write_atomically(path: Path, text: str) -> None:

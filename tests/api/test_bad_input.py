@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,6 +24,7 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from modelworks.api.errors import envelope_bytes
 from modelworks.api.protocol import uvicorn_options
 from modelworks.app import create_app
+from modelworks.serving.server import build_app
 from modelworks.settings import Settings
 from tests._client import SignedClient
 from tests.conftest import LiveServer, free_port, let_sandbox_users_through
@@ -280,3 +282,56 @@ def test_an_error_message_quoting_a_lone_surrogate_is_still_sent() -> None:
         "error_code": "ModelArts.0101",
         "error_msg": "名前",
     }
+
+
+# The model server behind /v1/infers: what it answers, the gateway passes on
+
+
+class _EchoModel:
+    """A loaded model as ``serving.server.build_app`` drives it: ``predict`` echoes, or fails as user
+    code does, quoting its input."""
+
+    def predict(self, data: Any) -> Any:
+        if isinstance(data, dict) and "fail" in data:
+            raise ValueError(f"cannot use {data['fail']!r}")
+        return data
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        build_app(_EchoModel()), host="127.0.0.1", port=port, log_level="critical", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "the model server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "status"),
+    [
+        ("POST", DEEP, 400),  # json.loads: RecursionError
+        ("POST", b'{"fail": "\\ud800"}', 500),  # the error message quotes a lone surrogate
+        ("POST", b"--x\r\nbroken", 400),  # multipart without a boundary
+        ("DELETE", b"", 405),
+    ],
+    ids=["deep-json", "surrogate-in-message", "broken-multipart", "method"],
+)
+def test_the_model_server_answers_bad_requests_with_the_envelope(
+    model_server: str, method: str, body: bytes, status: int
+) -> None:
+    content_type = "multipart/form-data" if body.startswith(b"--") else "application/json"
+    with httpx.Client(base_url=model_server, timeout=30) as http:
+        response = http.request(method, "/", content=body, headers={"Content-Type": content_type})
+        _envelope(response, status, "ModelArts.4503")
+        assert http.post("/", json={"ok": 1}).json() == {"ok": 1}
