@@ -18,7 +18,7 @@ from modelworks.api.schemas.exports import (
 )
 from modelworks.data import exports as service
 from modelworks.data.datasets import get_dataset
-from modelworks.errors import InvalidArgument
+from modelworks.errors import InvalidTaskParameter
 
 
 class ExportParameterRoute(ModelArtsRoute):
@@ -38,11 +38,7 @@ class ExportParameterRoute(ModelArtsRoute):
                 if first.get("type") == "json_invalid" or not loc or loc[0] != "body":
                     raise
                 field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:]).lstrip(".")
-                raise InvalidArgument(
-                    str(first.get("msg", "invalid")),
-                    field=field or "body",
-                    error_code=service.INVALID_PARAMETER,
-                ) from exc
+                raise InvalidTaskParameter(str(first.get("msg", "invalid")), field=field or "body") from exc
 
         return route_handler
 

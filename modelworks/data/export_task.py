@@ -17,7 +17,6 @@ from modelworks.data.datasets import STATUS_CREATING, STATUS_NORMAL, inner_paths
 from modelworks.data.exports import (
     DEST_NEW_DATASET,
     EXPORT_KIND,
-    INVALID_PATH,
     LABELED,
     UNLABELED,
     export_filters,
@@ -44,7 +43,7 @@ from modelworks.data.records import (
 )
 from modelworks.data.samples import sample_id_for
 from modelworks.data.versions import create_version, publish_version
-from modelworks.errors import InvalidArgument, NotFound
+from modelworks.errors import DatasetExists, DatasetNotFound, InvalidExportPath, InvalidTaskParameter
 from modelworks.formats import ItemError, Record, exporter, importer
 from modelworks.jobs import TaskContext, TaskHandler, register
 from modelworks.storage import ObsPath, parse_obs_path
@@ -65,17 +64,11 @@ class ExportTask(TaskHandler):
         with ctx.db.session(readonly=True) as session:
             dataset = session.get(Dataset, payload["dataset_id"])
             if dataset is None:
-                raise NotFound(
-                    f"Dataset '{payload['dataset_id']}' does not exist.", error_code="ModelArts.4352"
-                )
+                raise DatasetNotFound(f"Dataset '{payload['dataset_id']}' does not exist.")
             labels = [label_view(label) for label in list_labels(session, dataset)]
         dest = parse_obs_path(payload["path"]).as_dir()
         if dest.key and ctx.store.is_file(ObsPath(dest.bucket, dest.key.rstrip("/"))):
-            raise InvalidArgument(
-                f"export path {dest} is an existing file, not a directory",
-                field="path",
-                error_code=INVALID_PATH,
-            )
+            raise InvalidExportPath(f"export path {dest} is an existing file, not a directory", field="path")
         temp = temp_dir(payload, ctx.task_id)
         ctx.store.delete_prefix(temp)  # a retried attempt starts clean
         records, total, to_split = self._source(ctx, dataset)
@@ -193,10 +186,9 @@ class _NewDataset:
                     )
                 )
                 if taken:
-                    raise InvalidArgument(
+                    raise DatasetExists(
                         f"Dataset '{params['export_new_dataset_name']}' already exists.",
                         field="export_params.export_new_dataset_name",
-                        error_code="ModelArts.4351",
                     )
                 session.add(
                     Dataset(
@@ -270,9 +262,7 @@ class _NewDataset:
         try:
             item = sample_from_record(self.ctx.store, self.dataset, record, self.known)
         except BadRecord as exc:
-            raise InvalidArgument(
-                f"cannot export {record.source}: {exc}", error_code="ModelArts.4384"
-            ) from exc
+            raise InvalidTaskParameter(f"cannot export {record.source}: {exc}") from exc
         final = item.row["source"].replace(str(self.temp), str(self.dest), 1)
         item.row.update(
             {
@@ -292,7 +282,7 @@ class _NewDataset:
         with self.ctx.db.session() as session:
             dataset = session.get(Dataset, self.dataset.id)
             if dataset is None:
-                raise NotFound("The new dataset was deleted during the export.", error_code="ModelArts.4352")
+                raise DatasetNotFound("The new dataset was deleted during the export.")
             ensure_labels(session, dataset, {label["name"] for item in batch for label in item.labels})
             insert_record_samples(session, dataset, batch)
 

@@ -20,7 +20,13 @@ from modelworks.data.models import Dataset, Sample
 from modelworks.data.records import check_record_conditions, parse_ratio
 from modelworks.data.versions import version_for_export
 from modelworks.db.base import new_short_id
-from modelworks.errors import Conflict, InvalidArgument, NotFound
+from modelworks.errors import (
+    DatasetExists,
+    ExportTaskNotFound,
+    InvalidExportPath,
+    InvalidTaskParameter,
+    TaskStopped,
+)
 from modelworks.formats import exporter
 from modelworks.jobs import Task, submit
 from modelworks.storage import ObjectStore
@@ -33,8 +39,6 @@ TREE_FORMATS = frozenset({"manifest", "folder"})
 """The formats whose exports follow ``export_format``; VOC, COCO and YOLO have layouts of their own."""
 TABLE_DATASET = 400
 DEST_DIR, DEST_NEW_DATASET = "DIR", "NEW_DATASET"
-INVALID_PARAMETER = "ModelArts.4384"
-INVALID_PATH = "ModelArts.4358"
 _STATUS = {
     "QUEUED": "INIT",
     "RUNNING": "RUNNING",
@@ -48,8 +52,8 @@ _ALIASES = {"PASCAL VOC": "VOC", "PASCAL_VOC": "VOC", "PASCALVOC": "VOC", "DEFAU
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
-def _invalid(message: str, field: str, code: str = INVALID_PARAMETER) -> InvalidArgument:
-    return InvalidArgument(message, field=field, error_code=code)
+def _invalid(message: str, field: str) -> InvalidTaskParameter:
+    return InvalidTaskParameter(message, field=field)
 
 
 def _format_name(raw: str | None) -> str:
@@ -124,7 +128,7 @@ def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, b
     header = body.get("source_type_header") or "obs://"
     path = body.get("path")
     if not path:
-        raise _invalid("is required to export to OBS or to a new dataset", "path", INVALID_PATH)
+        raise InvalidExportPath("is required to export to OBS or to a new dataset", field="path")
     out = user_path(store, path, field="path", write=True).as_dir()
     version_id = body.get("version_id") or None
     manifest_path = None
@@ -177,7 +181,7 @@ def _check_new_dataset(
     if session.scalar(
         select(Dataset.id).where(Dataset.project_id == dataset.project_id, Dataset.name == name)
     ):
-        raise Conflict(f"Dataset '{name}' already exists.", error_code="ModelArts.4351")
+        raise DatasetExists(f"Dataset '{name}' already exists.")
     raw = params.get("export_new_dataset_work_path")
     if not isinstance(raw, str) or not raw:
         raise _invalid("is required to export to a new dataset", "export_params.export_new_dataset_work_path")
@@ -225,7 +229,7 @@ def export_task_view(task: Task) -> dict[str, Any]:
     if task.error_code:
         view["error_code"], view["error_msg"] = task.error_code, task.error_msg
     elif task.status == "CANCELLED":
-        view["error_code"], view["error_msg"] = "ModelArts.4393", "The export task was stopped."
+        view["error_code"], view["error_msg"] = TaskStopped.error_code, "The export task was stopped."
     return view
 
 
@@ -254,5 +258,5 @@ def get_export_task(session: Session, project_id: str, dataset_id: str, task_id:
         )
     )
     if task is None:
-        raise NotFound(f"Export task '{task_id}' does not exist.", error_code="ModelArts.4359")
+        raise ExportTaskNotFound(f"Export task '{task_id}' does not exist.")
     return task

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.data.datasets import IMPORT_KIND, get_dataset
 from modelworks.data.models import Dataset
-from modelworks.errors import NotFound, NotImplementedYet, PreconditionFailed
+from modelworks.errors import ImportTaskRunning, NotImplementedYet, TaskNotFound, TaskStopped
 from modelworks.jobs import Task, submit
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
@@ -40,9 +40,7 @@ def create_import_task(session: Session, store: ObjectStore, dataset: Dataset, b
         )
     )
     if busy:
-        raise PreconditionFailed(
-            f"Dataset already has running import task {busy}.", error_code="ModelArts.4356"
-        )
+        raise ImportTaskRunning(f"Dataset already has running import task {busy}.")
     return submit(
         session,
         kind=IMPORT_KIND,
@@ -100,7 +98,7 @@ def import_task_view(task: Task) -> dict[str, Any]:
         view["error_code"] = task.error_code
         view["error_msg"] = task.error_msg
     elif task.status == "CANCELLED":
-        view["error_code"], view["error_msg"] = "ModelArts.4393", "The import task was stopped."
+        view["error_code"], view["error_msg"] = TaskStopped.error_code, "The import task was stopped."
     return view
 
 
@@ -127,5 +125,5 @@ def get_import_task(session: Session, project_id: str, dataset_id: str, task_id:
         )
     )
     if task is None:
-        raise NotFound(f"Import task '{task_id}' does not exist.", error_code="ModelArts.4612")
+        raise TaskNotFound(f"Import task '{task_id}' does not exist.")
     return task

@@ -26,7 +26,7 @@ from modelworks.data.labels import default_label_type
 from modelworks.data.models import Dataset, DatasetLabel
 from modelworks.data.records import BadRecord, RecordSample, insert_record_samples, sample_from_record
 from modelworks.data.samples import status_counts
-from modelworks.errors import InvalidArgument, NotFound
+from modelworks.errors import DatasetNotFound, InvalidArgument, ObsPathNotFound
 from modelworks.formats import Importer, ItemError, Record, detect_format, importer
 from modelworks.jobs import TaskContext
 from modelworks.storage import ObjectInfo, ObsPath, parse_obs_path
@@ -73,24 +73,20 @@ def run_annotated_import(ctx: TaskContext, earlier: int = 0) -> dict[str, Any] |
     with ctx.db.session() as session:
         dataset = session.get(Dataset, payload["dataset_id"])
         if dataset is None:
-            raise NotFound(f"Dataset '{payload['dataset_id']}' does not exist.", error_code="ModelArts.4352")
+            raise DatasetNotFound(f"Dataset '{payload['dataset_id']}' does not exist.")
     with_labels = bool(payload.get("import_annotations", True))
     filters = _Filters(payload)
     sources: list[tuple[ObsPath, Importer | None]] = []
     if payload.get("import_type") in MANIFEST_TYPES:
         path = parse_obs_path(payload["import_path"], field="import_path")
         if not ctx.store.is_file(path):
-            raise InvalidArgument(
-                f"manifest file {path} does not exist", field="import_path", error_code="ModelArts.4312"
-            )
+            raise ObsPathNotFound(f"manifest file {path} does not exist", field="import_path")
         sources.append((path, importer("manifest", field="import_type")))
     else:
         for raw in payload.get("import_paths") or [payload["import_path"]]:
             root = parse_obs_path(raw, field="import_path").as_dir()
             if not ctx.store.exists(root):
-                raise InvalidArgument(
-                    f"OBS path {root} does not exist", field="import_path", error_code="ModelArts.4312"
-                )
+                raise ObsPathNotFound(f"OBS path {root} does not exist", field="import_path")
             found = detect_format(ctx.store, root, dataset.dataset_type) if with_labels else None
             if found is not None and found.name.upper() in PLAIN_FORMATS:
                 found = None
@@ -250,9 +246,7 @@ class _AnnotatedImport:
     def _dataset(self, session: Session) -> Dataset:
         dataset = session.get(Dataset, self.dataset.id)
         if dataset is None:
-            raise NotFound(
-                f"Dataset '{self.dataset.id}' was deleted during the import.", error_code="ModelArts.4352"
-            )
+            raise DatasetNotFound(f"Dataset '{self.dataset.id}' was deleted during the import.")
         return dataset
 
     def _report(self) -> None:

@@ -32,7 +32,7 @@ from modelworks.data.ingest import insert_samples
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.data.samples import USAGES, build_labels, sample_id_for
 from modelworks.db import now_ms
-from modelworks.errors import InvalidArgument, ModelworksError
+from modelworks.errors import InvalidArgument, InvalidTaskParameter, ModelworksError
 from modelworks.formats import Annotation, Record
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 
@@ -231,10 +231,9 @@ def check_record_conditions(conditions: list[Any], field: str = "search_conditio
         )
         if unknown:
             known = ", ".join(sorted(_RECORD_CONDITION_KEYS))
-            raise InvalidArgument(
+            raise InvalidTaskParameter(
                 f"{', '.join(unknown)} cannot filter a dataset version's samples; use {known}",
                 field=f"{field}[{i}]",
-                error_code="ModelArts.4384",
             )
 
 

@@ -17,7 +17,7 @@ from modelworks.data.models import Dataset, Sample, SampleLabel
 from modelworks.data.records import count_samples
 from modelworks.data.tasks import ImportTask
 from modelworks.db import now_ms
-from modelworks.errors import InvalidArgument, PreconditionFailed
+from modelworks.errors import ImportTaskRunning, SyncTaskRunning, UnsupportedDatasetOperation
 from modelworks.jobs import Task, TaskContext, register, submit
 from modelworks.storage import parse_obs_path
 
@@ -35,10 +35,9 @@ _STATUS = {
 def start_sync(session: Session, dataset: Dataset) -> Task:
     """Queue a sync of ``dataset`` (locked by the caller)."""
     if 100 <= dataset.dataset_type < 200:
-        raise InvalidArgument(
+        raise UnsupportedDatasetOperation(
             f"Unsupported operation, dataset {dataset.id} type is {dataset.dataset_type}: text datasets "
-            "cannot be synchronized.",
-            error_code="ModelArts.4383",
+            "cannot be synchronized."
         )
     busy = session.scalars(
         select(Task.kind).where(
@@ -48,9 +47,9 @@ def start_sync(session: Session, dataset: Dataset) -> Task:
         )
     ).first()
     if busy == SYNC_KIND:
-        raise PreconditionFailed("Sync data source task exist.", error_code="ModelArts.4355")
+        raise SyncTaskRunning("Sync data source task exist.")
     if busy == IMPORT_KIND:
-        raise PreconditionFailed("Dataset already has running import task.", error_code="ModelArts.4356")
+        raise ImportTaskRunning("Dataset already has running import task.")
     paths = [source["data_path"] for source in dataset.data_sources if source.get("data_path")]
     return submit(
         session,

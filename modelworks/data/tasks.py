@@ -14,7 +14,7 @@ from modelworks.data.manifest_import import run_annotated_import
 from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.data.records import count_samples, labeled
 from modelworks.data.samples import status_counts
-from modelworks.errors import InvalidArgument, NotFound
+from modelworks.errors import DatasetNotFound, ObsPathNotFound
 from modelworks.jobs import TaskContext, TaskHandler, register
 from modelworks.storage import ObjectInfo, parse_obs_path
 
@@ -56,7 +56,7 @@ class ImportTask(TaskHandler):
         with ctx.db.session(readonly=True) as session:
             dataset = session.get(Dataset, dataset_id)
             if dataset is None:
-                raise NotFound(f"Dataset '{dataset_id}' does not exist.", error_code="ModelArts.4352")
+                raise DatasetNotFound(f"Dataset '{dataset_id}' does not exist.")
             dataset_type, label_format = dataset.dataset_type, dataset.label_format
         roots = [
             parse_obs_path(p, field="import_path").as_dir()
@@ -66,9 +66,7 @@ class ImportTask(TaskHandler):
         total_size = 0
         for root in roots:
             if not ctx.store.exists(root):
-                raise InvalidArgument(
-                    f"OBS path {root} does not exist", field="import_path", error_code="ModelArts.4312"
-                )
+                raise ObsPathNotFound(f"OBS path {root} does not exist", field="import_path")
             for info in ctx.store.list(root):
                 if wanted(info, dataset_type):
                     files.append((root, info))
@@ -101,9 +99,7 @@ class ImportTask(TaskHandler):
             with ctx.db.session() as session:
                 dataset = session.get(Dataset, dataset_id)
                 if dataset is None:
-                    raise NotFound(
-                        f"Dataset '{dataset_id}' was deleted during the import.", error_code="ModelArts.4352"
-                    )
+                    raise DatasetNotFound(f"Dataset '{dataset_id}' was deleted during the import.")
                 created_labels += ensure_labels(session, dataset, {n for s in batch for n in s.label_names})
                 imported += insert_samples(session, dataset, batch)
                 annotated += sum(1 for s in batch if s.label_names)
