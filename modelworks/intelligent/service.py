@@ -57,7 +57,6 @@ QUEUING, INITIALIZING, RUNNING, FAILED, SUCCEEDED, STOPPING, STOPPED = -1, 0, 1,
 
 AUTO_LABEL_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION, TEXT_CLASSIFICATION)
 GROUPING_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION)
-ALGORITHMS = ("fast", "accurate")
 SUCCESS_CODE = "ModelArts.4996"
 """``code`` of a task that succeeded (seeds 000/001): an outcome, not an error."""
 
@@ -75,6 +74,8 @@ def _unsupported(task: str, types: str) -> InvalidArgument:
 
 
 def parse_confidence_scope(value: Any) -> tuple[float, float] | None:
+    """(low, high) of a ``confidence_scope``; the request model refused malformed ones already, the
+    checks here guard callers that did not come through it."""
     if value in (None, ""):
         return None
     match = _SCOPE.match(str(value))
