@@ -19,12 +19,12 @@ import json
 import re
 from typing import Any
 
-from modelworks.errors import InvalidArgument
-from modelworks.models.status import (
-    CONFIG_FIELD_INVALID,
-    CONFIG_NOT_CONFORMING,
-    PARAMETER_REQUIRED,
-    RESTRAINT_INVALID,
+from modelworks.errors import (
+    ConfigFieldInvalid,
+    ConfigNotConforming,
+    InvalidArgument,
+    ParameterRequired,
+    RestraintInvalid,
 )
 
 ALGORITHM_RE = re.compile(r"^[A-Za-z][^&!'\"<>=]{0,35}$")
@@ -46,9 +46,11 @@ class Where:
     def field(self, path: str) -> str:
         return f"{self.source}: {path}" if self.source else path
 
-    def error(self, path: str, message: str, *, code: str | None = None) -> InvalidArgument:
-        default = CONFIG_FIELD_INVALID if self.source else None
-        return InvalidArgument(message, field=self.field(path), error_code=code or default)
+    def error(self, path: str, message: str, *, kind: type[InvalidArgument] | None = None) -> InvalidArgument:
+        """``kind`` (default: ``ConfigFieldInvalid`` for a file's value, ``InvalidArgument`` for the
+        request's) naming where the value came from."""
+        default = ConfigFieldInvalid if self.source else InvalidArgument
+        return (kind or default)(message, field=self.field(path))
 
 
 REQUEST = Where()
@@ -59,13 +61,9 @@ def parse_config(text: str | bytes, source: str) -> dict[str, Any]:
     try:
         raw = json.loads(text)
     except ValueError as exc:
-        raise InvalidArgument(
-            f"{source}: not valid JSON ({exc})", field=source, error_code=CONFIG_NOT_CONFORMING
-        ) from exc
+        raise ConfigNotConforming(f"{source}: not valid JSON ({exc})", field=source) from exc
     if not isinstance(raw, dict):
-        raise InvalidArgument(
-            f"{source}: must hold a JSON object", field=source, error_code=CONFIG_NOT_CONFORMING
-        )
+        raise ConfigNotConforming(f"{source}: must hold a JSON object", field=source)
     return raw
 
 
@@ -224,7 +222,7 @@ def check_dependencies(where: Where, value: Any, path: str = "dependencies") -> 
             raise where.error(f"{at}.installer", f"only pip is supported, not {installer!r}")
         packages = item.get("packages")
         if not isinstance(packages, list):
-            raise where.error(f"{at}.packages", "is required (a list of packages)", code=PARAMETER_REQUIRED)
+            raise where.error(f"{at}.packages", "is required (a list of packages)", kind=ParameterRequired)
         checked = [_package(where, f"{at}.packages[{j}]", p) for j, p in enumerate(packages)]
         out.append({"installer": "pip", "packages": checked})
     return out
@@ -247,10 +245,10 @@ def _package(where: Where, path: str, value: Any) -> dict[str, str]:
         raise where.error(
             f"{path}.restraint",
             f"must be one of {', '.join(RESTRAINTS)} when package_version is given",
-            code=RESTRAINT_INVALID,
+            kind=RestraintInvalid,
         )
     if not version and restraint:
-        raise where.error(f"{path}.restraint", "needs a package_version", code=RESTRAINT_INVALID)
+        raise where.error(f"{path}.restraint", "needs a package_version", kind=RestraintInvalid)
     return {"package_name": name, "package_version": version, "restraint": restraint}
 
 
@@ -259,7 +257,7 @@ def check_health(where: Where, value: Any, path: str = "health") -> dict[str, st
         raise where.error(path, "must be an object (url, protocol, initial_delay_seconds, timeout_seconds)")
     url = value.get("url")
     if not isinstance(url, str) or not url.startswith("/"):
-        raise where.error(f"{path}.url", "is required: a path starting with '/'", code=PARAMETER_REQUIRED)
+        raise where.error(f"{path}.url", "is required: a path starting with '/'", kind=ParameterRequired)
     out = {"url": url, "protocol": str(value.get("protocol") or "http")}
     for key in ("initial_delay_seconds", "timeout_seconds"):
         if value.get(key) is not None:

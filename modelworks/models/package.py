@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.compute.sandbox import Identity
-from modelworks.errors import InvalidArgument
+from modelworks.errors import SourceLocationInvalid
 from modelworks.models.environments import process_environment
 from modelworks.models.runtimes import ModelRuntime
-from modelworks.models.status import SOURCE_LOCATION_INVALID
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.training.logs import SYSTEM_BUCKET
 from modelworks.training.workspace import base_environment
@@ -71,11 +70,10 @@ def require_model_dir(store: ObjectStore, location: ObsPath, field: str) -> ObsP
     found = find_model_dir(store, location)
     if found is None:
         expected = f"{location.as_dir()}{MODEL_DIR}/{CONFIG_FILE}"
-        raise InvalidArgument(
+        raise SourceLocationInvalid(
             f"{location.as_dir()} holds no model package: expected {expected} (the package's {MODEL_DIR}/ "
             f"directory holds {CONFIG_FILE}, {SERVICE_FILE} and the model files)",
             field=field,
-            error_code=SOURCE_LOCATION_INVALID,
         )
     return found
 

@@ -17,8 +17,7 @@ import platform
 from abc import ABC, abstractmethod
 from typing import Any
 
-from modelworks.errors import InvalidArgument, NotImplementedYet
-from modelworks.models.status import MODEL_TYPE_UNSUPPORTED
+from modelworks.errors import InvalidArgument, ModelTypeUnsupported, NotImplementedYet
 from modelworks.training.engines import machine_arch, python_version
 
 UNSUPPORTED_TYPES = {
@@ -171,17 +170,14 @@ def find_engine(model_type: Any, *, field: str = "model_type") -> ModelRuntime:
         )
     engine = _runtimes.get(wanted)
     if engine is None:
-        raise InvalidArgument(
-            f"Model Type ({model_type}) not support: this installation runs {known} models",
-            field=field,
-            error_code=MODEL_TYPE_UNSUPPORTED,
+        raise ModelTypeUnsupported(
+            f"Model Type ({model_type}) not support: this installation runs {known} models", field=field
         )
     if not engine.available():
-        raise InvalidArgument(
+        raise ModelTypeUnsupported(
             f"{engine.ai_engine} models need {engine.requirement}, which is not installed on this "
             f"server; it runs {known} models",
             field=field,
-            error_code=MODEL_TYPE_UNSUPPORTED,
         )
     return engine
 

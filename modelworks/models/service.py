@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelworks.errors import Conflict, InvalidArgument, ModelworksError, PreconditionFailed
+from modelworks.errors import InvalidArgument, ModelExists, ModelInUse, ModelworksError, ParameterRequired
 from modelworks.iam.service import Principal
 from modelworks.jobs import Task, request_cancel, submit
 from modelworks.models import config as cfg
@@ -36,10 +36,7 @@ from modelworks.models.runtimes import find_engine, resolve_runtime
 from modelworks.models.sources import configuration, execution_code, package_source
 from modelworks.models.status import (
     ALL_STATUSES,
-    MODEL_EXISTS,
-    MODEL_IN_USE,
     MODEL_PUBLISH_KIND,
-    PARAMETER_REQUIRED,
     PUBLISHING,
     model_not_found,
 )
@@ -73,7 +70,7 @@ def create_model(session: Session, store: ObjectStore, principal: Principal, bod
             Model.project_id == principal.project_id, Model.name == name, Model.version == version
         )
     ):
-        raise Conflict(f"Model ({name}, {version}) already exists.", error_code=MODEL_EXISTS)
+        raise ModelExists(f"Model ({name}, {version}) already exists.")
 
     location, model_dir, job = package_source(session, store, principal.project_id, body)
     merged, origin = configuration(store, model_dir, body.get("initial_config"))
@@ -88,10 +85,9 @@ def create_model(session: Session, store: ObjectStore, principal: Principal, bod
     elif merged.get("model_algorithm"):
         algorithm = merged["model_algorithm"]
     else:
-        raise InvalidArgument(
+        raise ParameterRequired(
             "is required (e.g. image_classification, object_detection, predict_analysis)",
             field=f"{CONFIG_FILE}: model_algorithm",
-            error_code=PARAMETER_REQUIRED,
         )
     apis = cfg.request_apis(body["apis"]) if body.get("apis") is not None else merged.get("apis", [])
     dependencies = (
@@ -160,7 +156,7 @@ def create_model(session: Session, store: ObjectStore, principal: Principal, bod
     try:
         session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"Model ({name}, {version}) already exists.", error_code=MODEL_EXISTS) from exc
+        raise ModelExists(f"Model ({name}, {version}) already exists.") from exc
     task = submit(
         session,
         kind=MODEL_PUBLISH_KIND,
@@ -271,7 +267,7 @@ def delete_model(
     model = get_model(session, project_id, model_id, for_update=True)
     users = services_using(session, model.id)
     if users:
-        raise PreconditionFailed(_in_use(model, users), error_code=MODEL_IN_USE)
+        raise ModelInUse(_in_use(model, users))
     others: list[Model] = []
     if cascade:
         others = list(
@@ -288,8 +284,9 @@ def delete_model(
     for other in others:
         users = services_using(session, other.id)
         if users:
+            refusal = ModelInUse(_in_use(other, users))
             failed.append(
-                {"model_id": other.id, "error_code": MODEL_IN_USE, "error_msg": _in_use(other, users)}
+                {"model_id": other.id, "error_code": refusal.error_code, "error_msg": refusal.message}
             )
             continue
         _delete_one(session, store, other)

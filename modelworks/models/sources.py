@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelworks.errors import InvalidArgument, PreconditionFailed
+from modelworks.errors import (
+    InvalidArgument,
+    ParameterRequired,
+    PreconditionFailed,
+    SourceLocationInvalid,
+    TrainingJobNotFound,
+)
 from modelworks.models import config as cfg
 from modelworks.models.package import (
     CONFIG_FILE,
@@ -19,10 +25,9 @@ from modelworks.models.package import (
     obs_location,
     require_model_dir,
 )
-from modelworks.models.status import PARAMETER_REQUIRED, SOURCE_LOCATION_INVALID
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.training.models import TrainingJob
-from modelworks.training.status import COMPLETED, TRAINING_JOB_NOT_FOUND
+from modelworks.training.status import COMPLETED
 
 
 def source_job(session: Session, project_id: str, job_id: Any) -> TrainingJob | None:
@@ -33,10 +38,8 @@ def source_job(session: Session, project_id: str, job_id: Any) -> TrainingJob | 
         select(TrainingJob).where(TrainingJob.id == str(job_id), TrainingJob.project_id == project_id)
     )
     if job is None:
-        raise InvalidArgument(
-            f"training job {job_id!r} does not exist",
-            field="source_job_id",
-            error_code=TRAINING_JOB_NOT_FOUND,
+        raise TrainingJobNotFound(
+            f"training job {job_id!r} does not exist", field="source_job_id", http_status=400
         )
     return job
 
@@ -52,11 +55,10 @@ def package_source(
         store.authorize(path, field="source_location")
         return path, require_model_dir(store, path, "source_location"), job
     if job is None:
-        raise InvalidArgument(
+        raise ParameterRequired(
             "is required: the OBS directory holding the package's model/ directory (or give "
             "source_job_id to use a training job's output)",
             field="source_location",
-            error_code=PARAMETER_REQUIRED,
         )
     if job.phase != COMPLETED:
         raise PreconditionFailed(
@@ -72,11 +74,10 @@ def package_source(
         if found is not None:
             return output, found, job
     listed = ", ".join(str(o) for o in outputs) or "it has no outputs"
-    raise InvalidArgument(
+    raise SourceLocationInvalid(
         f"no output of training job {job.name!r} holds a model package ({listed}); the job must write "
         f"model/{CONFIG_FILE}, model/{SERVICE_FILE} and its model files into an output",
         field="source_job_id",
-        error_code=SOURCE_LOCATION_INVALID,
     )
 
 
@@ -90,9 +91,7 @@ def execution_code(store: ObjectStore, value: Any, model_dir: ObsPath) -> str:
     if path.name != SERVICE_FILE:
         raise InvalidArgument(f"must name a file called {SERVICE_FILE}", field="execution_code")
     if not store.is_file(path):
-        raise InvalidArgument(
-            f"{path} does not exist", field="execution_code", error_code=SOURCE_LOCATION_INVALID
-        )
+        raise SourceLocationInvalid(f"{path} does not exist", field="execution_code")
     return str(path)
 
 

@@ -10,10 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from modelworks.errors import InvalidArgument, NotFound
+from modelworks.errors import ModelNotReady, NotFound, ServiceModelNotFound
 from modelworks.models.service import get_model
 from modelworks.models.status import PUBLISHED
-from modelworks.services.status import MODEL_NOT_FOUND, MODEL_NOT_READY
 
 
 def model_snapshot(session: Session, project_id: str, model_id: str, field: str) -> dict[str, Any]:
@@ -21,14 +20,11 @@ def model_snapshot(session: Session, project_id: str, model_id: str, field: str)
     try:
         model = get_model(session, project_id, model_id)
     except NotFound as exc:
-        raise InvalidArgument(
-            f"Model {model_id} does not exist.", field=field, error_code=MODEL_NOT_FOUND
-        ) from exc
+        raise ServiceModelNotFound(f"Model {model_id} does not exist.", field=field) from exc
     if model.status != PUBLISHED:
-        raise InvalidArgument(
+        raise ModelNotReady(
             f"The model {model_id} cannot be used for deploying services because it is {model.status}.",
             field=field,
-            error_code=MODEL_NOT_READY,
         )
     return {
         "model_id": model.id,

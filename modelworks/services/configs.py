@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from modelworks.errors import InvalidArgument, NotImplementedYet
+from modelworks.errors import DuplicateModelVersion, InvalidArgument, NotImplementedYet
 from modelworks.models.package import obs_location
 from modelworks.services import specs
 from modelworks.services._models import model_snapshot
-from modelworks.services.status import BATCH, DUPLICATE_MODEL_VERSION, EDGE, REAL_TIME, required
+from modelworks.services.status import BATCH, EDGE, REAL_TIME, required
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
 
@@ -204,11 +204,10 @@ def service_config(session: Session, project_id: str, raw: Any, infer_type: str)
     seen: set[str] = set()
     for i, entry in enumerate(entries):
         if entry["model_id"] in seen:
-            raise InvalidArgument(
+            raise DuplicateModelVersion(
                 "Failed to deploy services because the version of the model that is used for deploying "
                 "services is the same.",
                 field=f"config[{i}].model_id",
-                error_code=DUPLICATE_MODEL_VERSION,
             )
         seen.add(entry["model_id"])
     if infer_type == REAL_TIME and sum(e["weight"] for e in entries) != 100:

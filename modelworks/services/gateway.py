@@ -18,9 +18,9 @@ and gets the ModelArts envelope, ``ModelArts.4302`` "Gateway forwarding error be
 status and quoting the start of the text (``enveloped``). A JSON error body is the model's own answer
 (its inference code may define one) and passes as it is, as ModelArts' API Gateway passes a backend's
 answer; clients can always parse an error.
-Errors of the gateway itself are ModelArts.4503 (no running instance: 500, timeout: 504),
-ModelArts.4204 (an API the models do not declare: 404) and ModelArts.3502 (no such service in the
-caller's project: 404).
+Errors of the gateway itself are ``BackendUnavailable`` (ModelArts.4503: no running instance, 500;
+timeout, 504), ``ApiNotFound`` (ModelArts.4204: an API the models do not declare, 404) and
+``ServiceNotFound`` (ModelArts.3502: no such service in the caller's project, 404).
 
 Routes come from the database (services and their running instances), cached for
 ``ROUTE_TTL_SECONDS``. Each call is counted per model in memory and written every
@@ -48,12 +48,10 @@ from sqlalchemy.exc import IntegrityError
 
 from modelworks.db import Database
 from modelworks.db.base import new_short_id
-from modelworks.errors import ModelworksError, NotFound
+from modelworks.errors import ApiNotFound, BackendUnavailable
 from modelworks.services._http import HttpPool, UpstreamError, UpstreamTimeout
 from modelworks.services.models import InferenceService, ServiceCallStats, ServiceInstance
 from modelworks.services.status import (
-    API_NOT_FOUND,
-    BACKEND_UNAVAILABLE,
     GATEWAY_FORWARDING_ERROR,
     INSTANCE_RUNNING,
     REAL_TIME,
@@ -79,13 +77,6 @@ INSTANCE_HEADER = "X-Modelworks-Instance"
 """Names the instance that answered (a Modelworks extension, for tracing and balancing checks)."""
 QUOTED_CHARACTERS = 200
 """How much of a non-JSON error body the envelope quotes."""
-
-
-class BackendUnavailable(ModelworksError):
-    """No running instance could answer (ModelArts.4503)."""
-
-    http_status = 500
-    error_code = BACKEND_UNAVAILABLE
 
 
 @dataclass
@@ -301,7 +292,7 @@ class Gateway:
         method = method.upper()
         declared = [m for m in route.models if m.serves(path, method)]
         if not declared:
-            raise NotFound(f"API {method} {path} does not exist.", error_code=API_NOT_FOUND)
+            raise ApiNotFound(f"API {method} {path} does not exist.")
         sent = [(k, v) for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS]
         target = quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
         tried: set[str] = set()

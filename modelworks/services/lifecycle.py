@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.compute.sandbox import sandbox_for
 from modelworks.db.base import now_ms
-from modelworks.errors import Conflict, InvalidArgument
+from modelworks.errors import InvalidArgument, ModelNotInService, ServiceExists
 from modelworks.iam.service import Principal
 from modelworks.models.usage import register_usage_check
 from modelworks.services import configs, events
@@ -29,10 +29,8 @@ from modelworks.services.status import (
     CONCERNING,
     DELETING,
     DEPLOYING,
-    DUPLICATE_SERVICE_NAME,
     FAILED,
     FINISHED,
-    MODEL_NOT_IN_SERVICE,
     REAL_TIME,
     RUNNING,
     STOPPED,
@@ -80,7 +78,7 @@ def deploy(
             InferenceService.project_id == project_id, InferenceService.name == name
         )
     ):
-        raise Conflict(f"Service {name} already exists.", error_code=DUPLICATE_SERVICE_NAME)
+        raise ServiceExists(f"Service {name} already exists.")
     properties = body.get("additional_properties") or {}
     if not isinstance(properties, dict):
         raise InvalidArgument("must be an object", field="additional_properties")
@@ -245,10 +243,9 @@ def update_property(session: Session, project_id: str, service_id: str, body: di
             raise InvalidArgument("must be an object", field=field)
         entry = by_model.get(str(change.get("model_id") or ""))
         if entry is None:
-            raise InvalidArgument(
+            raise ModelNotInService(
                 f"Model {change.get('model_id')} under service {service_id} does not exist.",
                 field=f"{field}.model_id",
-                error_code=MODEL_NOT_IN_SERVICE,
             )
         entry["instance_count"] = configs._integer(
             change.get("changed_value"), f"{field}.changed_value", low=1, high=configs.MAX_INSTANCES

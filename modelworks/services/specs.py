@@ -13,14 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from modelworks.errors import InvalidArgument
+from modelworks.errors import InvalidArgument, SpecNotFound
 from modelworks.training.engines import machine_arch
 from modelworks.training.flavors import machine_cpus, machine_memory_bytes
 
 CUSTOM = "custom"
 GIB = 1024**3
 MIB = 1024**2
-SPEC_NOT_FOUND = "ModelArts.3835"
 
 
 @dataclass(frozen=True)
@@ -95,14 +94,10 @@ def custom_spec(raw: Any, field: str) -> tuple[dict[str, Any], Spec]:
         raise InvalidArgument("must be a positive integer (MB)", field=f"{field}.memory")
     cpus = len(machine_cpus())
     if cpu > cpus:
-        raise InvalidArgument(
-            f"this machine has {cpus} CPUs", field=f"{field}.cpu", error_code=SPEC_NOT_FOUND
-        )
+        raise SpecNotFound(f"this machine has {cpus} CPUs", field=f"{field}.cpu")
     total_mb = machine_memory_bytes() // MIB
     if memory > total_mb:
-        raise InvalidArgument(
-            f"this machine has {total_mb} MB of memory", field=f"{field}.memory", error_code=SPEC_NOT_FOUND
-        )
+        raise SpecNotFound(f"this machine has {total_mb} MB of memory", field=f"{field}.memory")
     return {"cpu": cpu, "memory": memory}, Spec(CUSTOM, cpu, memory * MIB)
 
 
@@ -117,10 +112,9 @@ def resolve(specification: Any, custom: Any, field: str) -> Spec:
         if spec.specification == specification:
             return spec
     known = ", ".join([s.specification for s in specs] + [CUSTOM])
-    raise InvalidArgument(
+    raise SpecNotFound(
         f"specification {specification!r} is not offered by this installation; available: {known}",
         field=f"{field}.specification",
-        error_code=SPEC_NOT_FOUND,
     )
 
 

@@ -1,4 +1,5 @@
-"""Service statuses (the reference's ``status``), instance statuses, event types and error codes.
+"""Service statuses (the reference's ``status``), instance statuses and event types; the errors are
+classes of ``modelworks.errors`` (``ServiceNotFound``, ``ParameterEmpty`` ...).
 
 Real-time service::
 
@@ -12,7 +13,7 @@ Batch service: deploying ──> running (files being inferred) ──> finished
 
 from __future__ import annotations
 
-from modelworks.errors import InvalidArgument, NotFound, PreconditionFailed
+from modelworks.errors import ParameterEmpty, ServiceNotFound, ServiceNotUpdatable
 
 DEPLOYING = "deploying"
 RUNNING = "running"
@@ -45,31 +46,18 @@ UPDATE_RUNNING = "RUNNING"
 UPDATE_SUCCESS = "SUCCESS"
 UPDATE_FAIL = "FAIL"
 
-# Error codes of the reference's error-code table (inference services).
-DEPLOY_FAILED = "ModelArts.3501"
-SERVICE_NOT_FOUND = "ModelArts.3502"
-DUPLICATE_SERVICE_NAME = "ModelArts.3503"
-MODEL_NOT_FOUND = "ModelArts.3506"
-MODEL_NOT_READY = "ModelArts.3515"
-DUPLICATE_MODEL_VERSION = "ModelArts.3516"
-NOT_UPDATABLE = "ModelArts.3519"
-MODEL_NOT_IN_SERVICE = "ModelArts.3529"
-MODEL_CANNOT_DEPLOY = "ModelArts.3589"
-PARAMETER_EMPTY = "ModelArts.3610"
-API_NOT_FOUND = "ModelArts.4204"
 GATEWAY_FORWARDING_ERROR = "ModelArts.4302"
-BACKEND_UNAVAILABLE = "ModelArts.4503"
+"""The code of the envelope the gateway puts around a model server's non-JSON error answer (an answer
+it builds, not an error it raises; ``modelworks.services.gateway``)."""
 
 
-def service_not_found(service_id: str) -> NotFound:
-    return NotFound(f"Service {service_id} does not exist.", error_code=SERVICE_NOT_FOUND)
+def service_not_found(service_id: str) -> ServiceNotFound:
+    return ServiceNotFound(f"Service {service_id} does not exist.")
 
 
-def not_updatable(name: str, status: str, action: str) -> PreconditionFailed:
-    return PreconditionFailed(
-        f"Service {name} is {status}; it cannot be {action} now.", error_code=NOT_UPDATABLE
-    )
+def not_updatable(name: str, status: str, action: str) -> ServiceNotUpdatable:
+    return ServiceNotUpdatable(f"Service {name} is {status}; it cannot be {action} now.")
 
 
-def required(field: str) -> InvalidArgument:
-    return InvalidArgument(f"Parameter {field} cannot be empty.", field=field, error_code=PARAMETER_EMPTY)
+def required(field: str) -> ParameterEmpty:
+    return ParameterEmpty(f"Parameter {field} cannot be empty.", field=field)
