@@ -35,7 +35,7 @@ class AlgorithmMetadata(RequestModel):
     """``ai_project`` is accepted and ignored (the reference says the AI project is offline)."""
 
     id: Text | None = None
-    name: Name | None = None
+    name: Name
     description: Description | None = None
     workspace_id: str | None = None
     ai_project: str | None = None
@@ -49,13 +49,13 @@ class RemoteConstraint(RequestModel):
 
 
 class AlgorithmCreateInput(RequestModel):
-    name: Name | None = None
+    name: Name
     description: Description | None = None
     remote_constraints: list[RemoteConstraint] | None = None
 
 
 class AlgorithmCreateOutput(RequestModel):
-    name: Name | None = None
+    name: Name
     description: Description | None = None
 
 

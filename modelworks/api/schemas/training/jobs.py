@@ -45,9 +45,9 @@ AccessMethod = Literal["parameter", "env"]
 
 
 class JobMetadata(RequestModel):
-    """``name`` is required; ``annotations`` are stored and answered back."""
+    """``annotations`` are stored and answered back."""
 
-    name: Name | None = None
+    name: Name
     description: Description | None = None
     workspace_id: str | None = None
     annotations: dict[str, Text] | None = None
@@ -67,7 +67,7 @@ class InputDataInfoDataset(RequestModel):
 
 
 class InputDataInfoObs(RequestModel):
-    obs_url: str | None = None
+    obs_url: str
 
 
 class InputDataInfo(RequestModel):
@@ -78,28 +78,28 @@ class InputDataInfo(RequestModel):
 
 
 class Input(RequestModel):
-    name: Name | None = None
+    name: Name
     description: Description | None = None
     local_dir: str | None = None
     access_method: AccessMethod | None = None
-    remote: InputDataInfo | None = None
+    remote: InputDataInfo
     remote_constraint: list[dict[str, Any]] | None = None
 
 
 class RemoteObs(RequestModel):
-    obs_url: str | None = None
+    obs_url: str
 
 
 class Remote(RequestModel):
-    obs: RemoteObs | None = None
+    obs: RemoteObs
 
 
 class Output(RequestModel):
-    name: Name | None = None
+    name: Name
     description: Description | None = None
     local_dir: str | None = None
     access_method: AccessMethod | None = None
-    remote: Remote | None = None
+    remote: Remote
 
 
 class JobEngine(RequestModel):
@@ -161,8 +161,8 @@ class AutoStop(RequestModel):
     """``time_unit`` is HOURS in the reference; MINUTES and SECONDS are Modelworks extensions (any
     case), checked by the service."""
 
-    time_unit: str | None = None
-    duration: Annotated[int, Field(ge=1, le=MAX_INT32)] | None = None
+    time_unit: str
+    duration: Annotated[int, Field(ge=1, le=MAX_INT32)]
 
 
 class Spec(RequestModel):
@@ -186,7 +186,7 @@ class CreateTrainingJobReq(RequestModel):
     reference's other kinds, which Modelworks does not run."""
 
     kind: str | None = None
-    metadata: JobMetadata | None = None
+    metadata: JobMetadata
     algorithm: JobAlgorithm | None = None
     tasks: list[dict[str, Any]] | None = None
     spec: Spec | None = None
@@ -208,7 +208,7 @@ class JobUpdateRequestBody(RequestModel):
 class JobActionType(RequestModel):
     """5.10: ``terminate`` is the one action; another answers ``ModelArts.2812``."""
 
-    action_type: str | None = None
+    action_type: str
 
 
 class Filter(RequestModel):
