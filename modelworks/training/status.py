@@ -34,9 +34,6 @@ TRAINING_JOB_KIND = "training-job"
 TASK_NAME = "worker-0"
 """The one task of a single-node job, as ``status.tasks`` names it."""
 
-TRAINING_JOB_NOT_FOUND = TrainingJobNotFound.error_code
-"""Kept for ``models.sources``; the training services raise the named classes of ``modelworks.errors``."""
-
 
 def algorithm_not_found(algorithm_id: str, *, in_request: bool = False) -> AlgorithmNotFound:
     """404 for an algorithm addressed by URL; 400 (as the reference shows) for one named in a job body."""
