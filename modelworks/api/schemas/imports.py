@@ -7,43 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from modelworks.api.schemas.common import Int32, Int64, RequestModel, ResponseModel
-
-
-class ImportSchemaMap(RequestModel):
-    """The reference's ``SchemaMap`` (a table column mapping)."""
-
-    dest_name: str | None = None
-    src_name: str | None = None
-
-
-class ImportSourceInfo(RequestModel):
-    """The reference's ``SourceInfo`` (where a DWS, DLI, RDS or MRS table lives): accepted and ignored,
-    as only storage directories and manifests are imported here."""
-
-    cluster_id: str | None = None
-    cluster_mode: str | None = None
-    cluster_name: str | None = None
-    database_name: str | None = None
-    input: str | None = None
-    ip: str | None = None
-    port: str | None = None
-    queue_name: str | None = None
-    subnet_id: str | None = None
-    table_name: str | None = None
-    user_name: str | None = None
-    user_password: str | None = None
-    vpc_id: str | None = None
-
-
-class ImportDataSource(RequestModel):
-    """The reference's ``DataSource`` in an import request: accepted and ignored (``import_path``
-    names what is imported; only storage, ``data_type`` 0, is served)."""
-
-    data_path: str | None = None
-    data_type: Literal[0, 1, 2, 3, 4, 5, 6] | None = None
-    schema_maps: list[ImportSchemaMap] | None = None
-    source_info: ImportSourceInfo | None = None
-    with_column_header: bool | None = None
+from modelworks.api.schemas.datasets import DataSource, DataSourceView, LabelFormat
 
 
 class ImportLabel(RequestModel):
@@ -63,20 +27,12 @@ def _named(value: Any) -> Any:
 LabelFilter = Annotated[ImportLabel, BeforeValidator(_named)]
 
 
-class ImportLabelFormat(RequestModel):
-    """The reference's ``LabelFormat`` (text datasets): accepted; the dataset's own label format is
-    what the import reads."""
-
-    label_type: Literal["0", "1", 0, 1] | None = None
-    text_label_separator: str | None = None
-    text_sample_separator: str | None = None
-
-
 class CreateImportTaskReq(RequestModel):
     """16.1.55. ``import_type`` also takes the integers 0 (dir) and 1 (manifest) that the task views
     show, as clients echo them back. ``import_origin`` other than ``obs`` is refused with 501 (no
-    database sources here); ``import_folder``, ``import_samples``, ``label_format``, ``data_source``
-    and ``with_column_header`` (table datasets) are accepted and have no effect."""
+    database sources here); ``import_folder``, ``import_samples``, ``label_format`` (the dataset's
+    own label format is what the import reads), ``data_source`` (``import_path`` names what is
+    imported) and ``with_column_header`` (table datasets) are accepted and have no effect."""
 
     import_path: str = Field(min_length=1, max_length=1024, description="Storage directory or manifest file")
     import_type: Literal["dir", "manifest", 0, 1, "0", "1"] | None = None
@@ -88,8 +44,8 @@ class CreateImportTaskReq(RequestModel):
     excluded_labels: list[LabelFilter] | None = None
     import_folder: str | None = None
     import_samples: bool | None = None
-    label_format: ImportLabelFormat | None = None
-    data_source: ImportDataSource | None = None
+    label_format: LabelFormat | None = None
+    data_source: DataSource | None = None
     with_column_header: bool | None = None
 
 
@@ -104,16 +60,6 @@ class FileCopyProgress(ResponseModel):
     file_num_total: Int64 | None = None
     file_size_finished: Int64 | None = None
     file_size_total: Int64 | None = None
-
-
-class ImportDataSourceView(ResponseModel):
-    """The reference's ``DataSource`` as an import task shows it."""
-
-    data_path: str | None = None
-    data_type: int | None = None
-    schema_maps: list[dict[str, Any]] | None = None
-    source_info: dict[str, Any] | None = None
-    with_column_header: bool | None = None
 
 
 class ImportErrorFile(ResponseModel):
@@ -146,7 +92,7 @@ class ImportTaskStatusResp(ResponseModel):
     total_file_size: Int64 | None = None
     finished_file_size: Int64 | None = None
     file_statistics: FileCopyProgress | None = None
-    data_source: ImportDataSourceView | None = None
+    data_source: DataSourceView | None = None
     create_time: Int64 | None = None
     update_ms: Int64 | None = None
     elapsed_time: Int64 | None = None
