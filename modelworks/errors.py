@@ -99,7 +99,8 @@
     ├── DeployStepFailed (500, ModelArts.4995)
     ├── TaskTimedOut (500, ModelArts.4998)
     ├── ServiceDeployFailed (500, ModelArts.3501)
-    └── BackendUnavailable (500, ModelArts.4503)
+    ├── BackendUnavailable (500, ModelArts.4503)
+    └── GatewayForwardingError (500, ModelArts.4302)
 
 Services raise these; one handler in ``api/errors.py`` turns them into
 ``{"error_code": ..., "error_msg": ...}``; a task's failure stores the code in the task's view.
@@ -776,3 +777,9 @@ class BackendUnavailable(ModelworksError):
     """No running instance of the service could answer (504 when it timed out)."""
 
     error_code = "ModelArts.4503"
+
+
+class GatewayForwardingError(ModelworksError):
+    """A model server answered an error that is not JSON; the gateway wraps it, keeping its status."""
+
+    error_code = "ModelArts.4302"
