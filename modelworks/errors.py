@@ -43,7 +43,6 @@
     │   ├── ConfigFieldInvalid (400, ModelArts.3016)
     │   ├── SourceLocationInvalid (400, ModelArts.3017)
     │   ├── ParameterRequired (400, ModelArts.3036)
-    │   ├── ParameterInvalid (400, ModelArts.3037)
     │   ├── RestraintInvalid (400, ModelArts.3041)
     │   ├── ModelPackageTooLarge (400, ModelArts.3044)
     │   ├── ModelTypeUnsupported (400, ModelArts.3053)
@@ -51,7 +50,6 @@
     │   ├── ModelNotReady (400, ModelArts.3515)
     │   ├── DuplicateModelVersion (400, ModelArts.3516)
     │   ├── ModelNotInService (400, ModelArts.3529)
-    │   ├── ModelCannotDeploy (400, ModelArts.3589)
     │   ├── ParameterEmpty (400, ModelArts.3610)
     │   └── SpecNotFound (400, ModelArts.3835)
     ├── AuthError (401, ModelArts.0201)                       no usable credentials
@@ -98,7 +96,6 @@
     ├── TaskStopped (500, ModelArts.4393)                     a task's outcome, not an answer
     ├── DeployStepFailed (500, ModelArts.4995)
     ├── TaskTimedOut (500, ModelArts.4998)
-    ├── ServiceDeployFailed (500, ModelArts.3501)
     ├── BackendUnavailable (500, ModelArts.4503)
     └── GatewayForwardingError (500, ModelArts.4302)
 
@@ -674,12 +671,6 @@ class ParameterRequired(InvalidArgument):
     error_code = "ModelArts.3036"
 
 
-class ParameterInvalid(InvalidArgument):
-    """A model parameter is invalid."""
-
-    error_code = "ModelArts.3037"
-
-
 class RestraintInvalid(InvalidArgument):
     """A dependency's version restraint is not EXACT, ATLEAST or ATMOST (or lacks a version)."""
 
@@ -699,12 +690,6 @@ class ModelTypeUnsupported(InvalidArgument):
 
 
 # Services and inference
-
-
-class ServiceDeployFailed(ModelworksError):
-    """The service could not be deployed."""
-
-    error_code = "ModelArts.3501"
 
 
 class ServiceNotFound(NotFound):
@@ -747,12 +732,6 @@ class ModelNotInService(InvalidArgument):
     """The model is not one of the service's."""
 
     error_code = "ModelArts.3529"
-
-
-class ModelCannotDeploy(InvalidArgument):
-    """The model cannot be deployed as this type of service."""
-
-    error_code = "ModelArts.3589"
 
 
 class ParameterEmpty(InvalidArgument):
