@@ -15,6 +15,7 @@ them, both kept on purpose:
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -30,7 +31,16 @@ def _lower(value: Any) -> Any:
 ApiMethod = Annotated[Literal["post", "get", "put", "delete"], BeforeValidator(_lower)]
 """An API's method; ModelArts clients write it in either case."""
 ApiProtocol = Annotated[Literal["http", "https"], BeforeValidator(_lower)]
-Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _finite_number(value: Any) -> Any:
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Number = Annotated[int | float, BeforeValidator(_finite_number)]
+"""A number as sent: an integer stays an integer in what the model echoes."""
 InstallType = Literal["real-time", "edge", "batch", "realtime"]
 """The reference writes ``real-time`` in requests and ``realtime`` in answers; both are accepted."""
 ModelStatus = Literal["publishing", "published", "failed", "building", "building_failed"]
@@ -56,7 +66,7 @@ class Packages(RequestModel):
 
 
 class ModelDependencies(RequestModel):
-    installer: Literal["pip"] | None = Field(None, description="Only pip")
+    installer: Literal["pip", ""] | None = Field(None, description="Only pip (blank: pip)")
     packages: list[Packages] | None = None
 
 
