@@ -143,6 +143,17 @@ class TestClassificationManifest(RoundTrip):
         return ds.write_classification_manifest(store, root), ds.classification_expected()
 
 
+class TestClassificationManifestTree(TestClassificationManifest):
+    """Tree layout (``export_format`` 1): the data files copied into label folders, the manifest
+    naming the copies."""
+
+    export_options: ClassVar[dict[str, Any]] = {"export_format": 1}
+
+
+class TestDetectionManifestTree(TestDetectionManifest):
+    export_options: ClassVar[dict[str, Any]] = {**TestDetectionManifest.export_options, "export_format": 1}
+
+
 class TestTextManifest(RoundTrip):
     format, dataset_type = "manifest", 100
     labels: ClassVar[list[str]] = ["positive", "negative", "battery"]
