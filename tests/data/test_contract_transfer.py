@@ -147,11 +147,11 @@ def test_tree_export_lays_files_out_by_label_and_imports_back(server: LiveServer
 FILES = 3000
 
 
-def test_resumed_import_counts_every_sample_it_imported(tmp_path: Path) -> None:
+def test_resumed_import_counts_every_sample_it_imported(tmp_path: Path, database_url: str) -> None:
     """The worker stops mid-import (the server shuts down); the next server's worker resumes the task,
     skipping what was committed, and the task's counts cover both attempts."""
     home = tmp_path / "home"
-    with run_server(home) as first:
+    with run_server(home, database_url=database_url) as first:
         root = first.storage_root / "b" / "many"
         for label in ("cat", "dog"):
             (root / label).mkdir(parents=True)
@@ -172,7 +172,7 @@ def test_resumed_import_counts_every_sample_it_imported(tmp_path: Path) -> None:
         partial = wait_for(part_done, interval=0.01)
     assert partial["status"] == "RUNNING" and partial["imported_sample_count"] < FILES, partial
 
-    with run_server(home) as second:
+    with run_server(home, database_url=database_url) as second:
         client = second.signed()
         first_count = client.get(task_url).json()["imported_sample_count"]
         assert 0 < first_count < FILES
