@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from modelworks.api.protocol import uvicorn_options
 from modelworks.app import create_app
 from modelworks.settings import Settings
 from tests._client import SignedClient, TokenClient, get_token
@@ -100,7 +101,9 @@ def run_server(home: Path, **settings_values: Any) -> Iterator[LiveServer]:
     settings_values.setdefault("worker_process", False)
     settings = Settings(home=home, port=port, worker_poll_seconds=0.05, **settings_values)
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # The same protocol as ``modelworks serve`` (a request uvicorn cannot parse gets the envelope).
+    options = {**uvicorn_options(settings), "host": "127.0.0.1", "port": port}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
