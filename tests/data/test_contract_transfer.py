@@ -4,8 +4,11 @@ the task views' fields, the tree export layout and an import's counts across att
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests._client import SignedClient
 from tests.conftest import LiveServer, run_server, wait_for
@@ -147,17 +150,35 @@ def test_tree_export_lays_files_out_by_label_and_imports_back(server: LiveServer
 FILES = 3000
 
 
-def test_resumed_import_counts_every_sample_it_imported(tmp_path: Path, database_url: str) -> None:
+def _write_many(root: Path, layout: str) -> None:
+    """FILES images, two in three labeled cat and the rest dog: in class folders, or beside a
+    manifest that labels them (the annotated import)."""
+    data = image_bytes(8, 8, 1)
+    labels = ["cat" if i % 3 else "dog" for i in range(FILES)]
+    if layout == "folders":
+        for label in ("cat", "dog"):
+            (root / label).mkdir(parents=True)
+        for i, label in enumerate(labels):
+            (root / label / f"{i}.jpg").write_bytes(data)
+        return
+    (root / "img").mkdir(parents=True)
+    lines = []
+    for i, label in enumerate(labels):
+        (root / "img" / f"{i}.jpg").write_bytes(data)
+        annotation = {"name": label, "type": "modelarts/image_classification"}
+        lines.append(json.dumps({"source": f"obs://b/many/img/{i}.jpg", "annotation": [annotation]}))
+    (root / "all.manifest").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("layout", ["folders", "manifest"])
+def test_resumed_import_counts_every_sample_it_imported(
+    tmp_path: Path, database_url: str, layout: str
+) -> None:
     """The worker stops mid-import (the server shuts down); the next server's worker resumes the task,
     skipping what was committed, and the task's counts cover both attempts."""
     home = tmp_path / "home"
     with run_server(home, database_url=database_url) as first:
-        root = first.storage_root / "b" / "many"
-        for label in ("cat", "dog"):
-            (root / label).mkdir(parents=True)
-        data = image_bytes(8, 8, 1)
-        for i in range(FILES):
-            (root / ("cat" if i % 3 else "dog") / f"{i}.jpg").write_bytes(data)
+        _write_many(first.storage_root / "b" / "many", layout)
         client = first.signed()
         dataset_id = create_dataset(
             client, dataset_name="many", data_sources=[{"data_path": "/b/many/"}], work_path="/b/work/"
