@@ -156,7 +156,9 @@ class ExportTaskStatusResp(ResponseModel):
     export_type: ExportType | None = None
     export_format: ExportFormat | None = None
     annotation_format: str | None = None
-    version_format: VersionFormat | None = None
+    version_format: str | None = Field(
+        None, description="Default, CarbonData or CSV (tasks queued before the check may echo another)"
+    )
     version_id: str | None = None
     with_column_header: bool | None = None
     export_params: ExportParamsView | None = None
