@@ -46,7 +46,11 @@ def list_runtimes(
     return {"count": len(engines), "total_count": len(page), "engine_runtimes": page}
 
 
-@router.post("", response_model=CreateModelResp)
+@router.post(
+    "",
+    response_model=CreateModelResp,
+    responses={501: {"model": ErrorResp, "description": "Image and Template models are not supported"}},
+)
 def create_model(
     project_id: str, principal: PrincipalDep, session: SessionDep, store: StoreDep, body: CreateModelReq
 ) -> dict[str, Any]:

@@ -56,6 +56,13 @@ router = api_router(prefix="/v1/{project_id}", tags=["services"], responses=ERRO
 # Proxy routes of every method: left out of the OpenAPI schema (one operation id per method would clash).
 infers = api_router(tags=["inference"], include_in_schema=False)
 SERVICE = "/services/{service_id}"
+NOT_HERE: dict[int | str, dict[str, Any]] = {
+    501: {
+        "model": ErrorResp,
+        "description": "Edge services, dedicated pools (cluster_id, pool_name) and custom VPC networks are "
+        "not supported by Modelworks",
+    }
+}
 EXCLUDE_UNSET: dict[str, Any] = {"response_model_exclude_unset": True}
 """Optional fields the service leaves out stay out (``due_time`` without a schedule ...)."""
 
@@ -94,7 +101,7 @@ def internal_channel(project_id: str, principal: PrincipalDep, settings: Setting
     return {"dns_domain_name": urlsplit(settings.public_endpoint).hostname or "", "vpcep_info": []}
 
 
-@router.post("/services", response_model=CreateServiceResp)
+@router.post("/services", response_model=CreateServiceResp, responses=NOT_HERE)
 def deploy_service(
     project_id: str,
     principal: PrincipalDep,
@@ -158,7 +165,7 @@ def get_service(
     return views.detail_view(service, instances, calls, settings.public_endpoint)
 
 
-@router.put(SERVICE, response_model=EmptyResp)
+@router.put(SERVICE, response_model=EmptyResp, responses=NOT_HERE)
 def update_service(
     project_id: str,
     service_id: str,
@@ -175,7 +182,7 @@ def update_service(
     return {}
 
 
-@router.patch(SERVICE, response_model=UpdateServiceResp)
+@router.patch(SERVICE, response_model=UpdateServiceResp, responses=NOT_HERE)
 def patch_service(
     project_id: str,
     service_id: str,
