@@ -161,8 +161,8 @@ class CreateServiceResp(ResponseModel):
 
 
 class UpdateServiceResp(ResponseModel):
-    """8.1 and 8.9 (the table types ``resource_ids`` as a string; the SDK-free reading here is the
-    list 8.4 answers). 8.7 and 8.8 answer ``{}``."""
+    """8.1 and 8.9. The table types ``resource_ids`` as a string; it is answered as the list 8.4
+    answers (one id per model), the shape its example shows. 8.7 and 8.8 answer ``{}``."""
 
     update_time: int | None = None
     resource_ids: list[str] | None = None
