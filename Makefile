@@ -17,9 +17,14 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[ml]'
 	touch $@
 
+# The OpenAPI client generator pins httpx and typer below the project's: a virtualenv of its own.
+GENERATOR := openapi-python-client==0.29.1
+
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -m venv $(VENV)/generator
+	$(VENV)/generator/bin/pip install -q '$(GENERATOR)'
 	touch $@ $(VENV)/.installed
 
 venv: $(VENV)/.installed

@@ -127,7 +127,38 @@ def build_schema(app: FastAPI) -> dict[str, Any]:
             _errors_as_envelope(operation, path)
     _drop_fastapi_validation_schemas(components["schemas"])
     _readable_operation_ids(paths)
+    _split_mixed_enums(schema)
     return schema
+
+
+def _split_mixed_enums(node: Any) -> None:
+    """``enum: ["0", "1", 0, 1]`` (a ModelArts field that takes a number as text or as a number)
+    becomes ``anyOf`` one enum per type: JSON Schema allows the mixed list, but client generators
+    cannot type it (openapi-python-client drops the model, and every model using it breaks)."""
+    if isinstance(node, dict):
+        values = node.get("enum")
+        if isinstance(values, list) and "type" not in node:
+            kinds: dict[str, list[Any]] = {}
+            for value in values:
+                kinds.setdefault(_json_type(value), []).append(value)
+            if len(kinds) > 1:
+                del node["enum"]
+                node["anyOf"] = [{"type": kind, "enum": listed} for kind, listed in kinds.items()]
+        for child in node.values():
+            _split_mixed_enums(child)
+    elif isinstance(node, list):
+        for child in node:
+            _split_mixed_enums(child)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string" if isinstance(value, str) else "null"
 
 
 def _describe_implemented(operation: dict[str, Any], op: dict[str, Any]) -> None:
