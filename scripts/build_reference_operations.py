@@ -2,7 +2,7 @@
 
 The catalog (``../shared/spec/catalog.json``, derived from the ModelArts API Reference) lies outside
 the package; the server needs, per operation, what ``api/openapi.py`` documents for the operations
-it does not implement yet and the reference's request example for every operation. Run from the
+it does not implement yet and the reference's request and response examples for every operation. Run from the
 repository root: ``python scripts/build_reference_operations.py [catalog.json]``.
 """
 
@@ -73,6 +73,15 @@ def entry(op: dict[str, Any]) -> dict[str, Any]:
     found = [e for e in examples if e is not None]
     if found:
         out["example_request"] = found[0]
+    codes = op.get("example_response_codes") or []
+    for index, text in enumerate(op.get("example_responses") or []):
+        answer = parse_example(text)
+        if answer is not None:
+            out["example_response"] = {
+                "status": codes[index] if index < len(codes) else "200",
+                "body": answer,
+            }
+            break
     return out
 
 

@@ -170,9 +170,18 @@ def _describe_implemented(operation: dict[str, Any], op: dict[str, Any]) -> None
         # The route reads its body itself (not yet a typed model): document the reference's.
         operation["requestBody"] = _reference_body(op)
     elif body is not None and example is not None:
-        media = body.get("content", {}).get("application/json")
-        if media is not None and "example" not in media and "examples" not in media:
-            media["example"] = example
+        _add_example(body, example)
+    answer = op.get("example_response")
+    if answer is not None:
+        documented = operation.get("responses", {}).get(str(answer["status"]))
+        if documented is not None:
+            _add_example(documented, answer["body"])
+
+
+def _add_example(described: dict[str, Any], example: Any) -> None:
+    media = described.get("content", {}).get("application/json")
+    if media is not None and "example" not in media and "examples" not in media:
+        media["example"] = example
 
 
 def _unimplemented(op: dict[str, Any], path: str) -> dict[str, Any]:

@@ -146,6 +146,21 @@ def test_implemented_operations_show_the_references_request_example(schema: dict
     assert shown >= 15
 
 
+def test_implemented_operations_show_the_references_answer_example(schema: dict[str, Any]) -> None:
+    operations = _operations(schema)
+    shown = 0
+    for op in reference_operations():
+        _, operation = operations[(op["method"], shape(op["path"]))]
+        answer = op.get("example_response")
+        if operation.get(UNIMPLEMENTED) or answer is None:
+            continue
+        documented = operation["responses"].get(answer["status"])
+        if documented is not None and "application/json" in documented.get("content", {}):
+            assert documented["content"]["application/json"].get("example") == answer["body"], op["path"]
+            shown += 1
+    assert shown >= 30, shown
+
+
 def test_docs_pages_load_their_assets_from_the_server(server: LiveServer) -> None:
     for page in ("/docs", "/redoc"):
         html = httpx.get(f"{server.endpoint}{page}").text
