@@ -142,7 +142,8 @@ def signed_url(endpoint: str, secret: str, job: TrainingJob, task: str, *, downl
 
 def check_signature(secret: str, project_id: str, job_id: str, task: str, expires: int, sig: str) -> None:
     expected = signature(secret, project_id, job_id, task, expires)
-    if expires < now_ms() or not hmac.compare_digest(expected, sig):
+    # Compared as bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500).
+    if expires < now_ms() or not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
         raise SignatureMismatch("The log URL has expired or its signature is wrong.")
 
 

@@ -274,3 +274,15 @@ def test_openapi_describes_training_bodies_as_the_sdk_declares_them(server: Live
                 or "201" in operation["responses"]
                 or "202" in operation["responses"]
             )
+
+
+def test_a_log_url_with_a_non_ascii_signature_is_refused_not_a_500(server: LiveServer) -> None:
+    """The fuzzer's find: ``hmac.compare_digest`` raised TypeError on a non-ASCII signature."""
+    project = server.credentials["project_id"]
+    url = (
+        f"{server.endpoint}/v2/{project}/training-jobs/no-such-job/tasks/worker-0/logs/content"
+        "?Signature=l%C3%B9%F3%8A%94%ADh&Expires=3828458143222378"
+    )
+    answer = httpx.get(url, timeout=30)
+    assert answer.status_code in (401, 404), answer.text
+    assert set(answer.json()) == {"error_code", "error_msg"}

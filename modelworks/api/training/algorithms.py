@@ -23,6 +23,11 @@ from modelworks.training import algorithms as service
 
 router = api_router(prefix="/v2/{project_id}/algorithms", tags=["algorithms"])
 _ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}, 404: {"model": ErrorResp}}
+# An algorithm asking for what Modelworks does not run (a custom image's command) answers 501.
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    501: {"model": ErrorResp, "description": "A feature of the request Modelworks does not implement yet"},
+}
 
 
 @router.post(
@@ -30,7 +35,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}, 404: {"mo
     status_code=201,
     response_model=AlgorithmResponse,
     response_model_exclude_unset=True,
-    responses=_ERRORS,
+    responses=_WRITE_ERRORS,
 )
 def create_algorithm(
     project_id: str,
@@ -88,7 +93,10 @@ def get_algorithm(
 
 
 @router.put(
-    "/{algorithm_id}", response_model=AlgorithmResponse, response_model_exclude_unset=True, responses=_ERRORS
+    "/{algorithm_id}",
+    response_model=AlgorithmResponse,
+    response_model_exclude_unset=True,
+    responses=_WRITE_ERRORS,
 )
 def modify_algorithm(
     project_id: str,

@@ -34,9 +34,19 @@ router = api_router(prefix="/v2/{project_id}", tags=["training-jobs"])
 JOB = "/training-jobs/{training_job_id}"
 _ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}, 404: {"model": ErrorResp}}
 _TYPED: dict[str, Any] = {"response_model_exclude_unset": True, "responses": _ERRORS}
+# A job asking for what Modelworks does not run (heterogeneous tasks, custom images) answers 501.
+_UNSUPPORTED: dict[int | str, dict[str, Any]] = {
+    501: {"model": ErrorResp, "description": "A feature of the request Modelworks does not implement yet"}
+}
 
 
-@router.post("/training-jobs", status_code=201, response_model=JobResponse, **_TYPED)
+@router.post(
+    "/training-jobs",
+    status_code=201,
+    response_model=JobResponse,
+    response_model_exclude_unset=True,
+    responses={**_ERRORS, **_UNSUPPORTED},
+)
 def create_training_job(
     project_id: str,
     principal: PrincipalDep,
