@@ -13,14 +13,16 @@ ships them: FastAPI's defaults load them from a CDN, and an offline machine show
 from __future__ import annotations
 
 import re
+import threading
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from modelworks.api.schemas.common import ErrorResp
 from modelworks.api.unimplemented import coverage, served_operations, shape
@@ -73,10 +75,20 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_schema(app)
+            app.openapi_schema = _cached_schema(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # FastAPI's own /openapi.json builds the schema on the event loop: 2-5 s of CPU for 219
+    # operations, during which nothing else (``/health`` included) is answered. Served here from a
+    # worker thread instead.
+    url = app.openapi_url or "/openapi.json"
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != url]
+
+    @app.get(url, include_in_schema=False)
+    async def openapi_json() -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(app.openapi))
+
     static = resources.files("fastapi_offline").joinpath("static")
     app.mount(ASSETS, StaticFiles(directory=str(static)), name="docs-assets")
 
@@ -104,6 +116,25 @@ def install(app: FastAPI) -> None:
             redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+
+
+_SCHEMAS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_SCHEMAS_LOCK = threading.Lock()
+
+
+def _cached_schema(app: FastAPI) -> dict[str, Any]:
+    """The schema of an app with these routes, built once per process (apps of one process, as a test
+    run starts hundreds, share it: it depends only on the routes and the app's title and version)."""
+    key = (
+        app.title,
+        app.version,
+        tuple((getattr(r, "path", ""), tuple(sorted(getattr(r, "methods", None) or ()))) for r in app.routes),
+    )
+    with _SCHEMAS_LOCK:
+        schema = _SCHEMAS.get(key)
+        if schema is None:
+            schema = _SCHEMAS[key] = build_schema(app)
+    return schema
 
 
 def build_schema(app: FastAPI) -> dict[str, Any]:
