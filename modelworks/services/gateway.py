@@ -48,11 +48,10 @@ from sqlalchemy.exc import IntegrityError
 
 from modelworks.db import Database
 from modelworks.db.base import new_short_id
-from modelworks.errors import ApiNotFound, BackendUnavailable
+from modelworks.errors import ApiNotFound, BackendUnavailable, GatewayForwardingError
 from modelworks.services._http import HttpPool, UpstreamError, UpstreamTimeout
 from modelworks.services.models import InferenceService, ServiceCallStats, ServiceInstance
 from modelworks.services.status import (
-    GATEWAY_FORWARDING_ERROR,
     INSTANCE_RUNNING,
     REAL_TIME,
     SERVING,
@@ -135,7 +134,7 @@ def enveloped(status_code: int, headers: Mapping[str, str], content: bytes) -> A
         quoted = text[:QUOTED_CHARACTERS] + ("..." if len(text) > QUOTED_CHARACTERS else "")
         reason += f": {quoted}"
     body = {
-        "error_code": GATEWAY_FORWARDING_ERROR,
+        "error_code": GatewayForwardingError.error_code,
         "error_msg": f"Gateway forwarding error because {reason}.",
     }
     return Answer(

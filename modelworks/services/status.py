@@ -46,10 +46,6 @@ UPDATE_RUNNING = "RUNNING"
 UPDATE_SUCCESS = "SUCCESS"
 UPDATE_FAIL = "FAIL"
 
-GATEWAY_FORWARDING_ERROR = "ModelArts.4302"
-"""The code of the envelope the gateway puts around a model server's non-JSON error answer (an answer
-it builds, not an error it raises; ``modelworks.services.gateway``)."""
-
 
 def service_not_found(service_id: str) -> ServiceNotFound:
     return ServiceNotFound(f"Service {service_id} does not exist.")
