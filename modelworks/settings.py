@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     """Run the embedded workers in a child process of the server (``modelworks worker --lanes``, started,
     restarted and stopped by it) rather than in threads of the server: a task's CPU then never delays
     requests through the interpreter lock. False keeps them in threads (the test servers do)."""
+    worker_nice: int = Field(default=5, ge=0, le=19)
+    """Niceness a worker process adds to itself (``modelworks worker``, and so ``serve``'s child): its
+    tasks (imports, exports, auto labeling, the training jobs it starts) yield the CPU to requests on a
+    busy machine instead of sharing it evenly. 0 keeps the server's priority."""
     embedded_training_workers: int = 1
     """How many training jobs the embedded workers run at once (beside the data-task worker)."""
     worker_poll_seconds: float = 0.5

@@ -65,6 +65,9 @@ def run_worker_process(
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.worker_nice:
+        # Background work: requests (and /health) come first when the machine is short of CPU.
+        os.nice(settings.worker_nice)
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
