@@ -5,8 +5,6 @@ pages (and a page size that does not divide the count), and while labels change 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
@@ -15,16 +13,7 @@ from modelworks.data.models import Sample, SampleLabel
 from modelworks.data.records import iter_records
 from modelworks.db import Database
 from tests.data.test_sample_counts import _dataset, _ids, _insert, _relabel
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.dispose()
+from tests.data.test_sample_counts import db as db  # noqa: F401  (the migrated-database fixture)
 
 
 def _labels_in_db(db: Database, dataset_id: str) -> dict[str, list[str]]:

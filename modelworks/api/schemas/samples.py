@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
 from modelworks.api.schemas.common import Int32, Int64, RequestModel, ResponseModel
 from modelworks.api.schemas.datasets import DataSource, LabelFormat
 from modelworks.api.schemas.labels import LabelType, LabelView
+from modelworks.data.constants import STATE_AUTO, STATE_LABELED, STATE_UNLABELED, TEAM_STATES
+from modelworks.data.samples import USAGES
 
 # Query ``sample_state``: the reference's states (the team-labeling ones select nothing here).
 SampleState = Literal[
@@ -26,7 +28,10 @@ SampleState = Literal[
     "__WORKFORCE_SAMPLED_ACCEPTED__",
     "__WORKFORCE_SAMPLED_REJECTED__",
 ]
+# Spelled out for the type checker; the data layer's constants are the one list the services use.
+assert set(get_args(SampleState)) == {STATE_LABELED, STATE_UNLABELED, STATE_AUTO, *TEAM_STATES}
 SampleUsage = Literal["TRAIN", "EVAL", "TEST", "INFERENCE"]
+assert get_args(SampleUsage) == USAGES
 
 
 class SampleLabel(RequestModel):
