@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.api._fuzz import Target, fuzz  # noqa: E402
+from tests.api._fuzz import fuzz, target_of  # noqa: E402
 from tests.conftest import run_server  # noqa: E402
 
 
@@ -35,25 +35,7 @@ def main() -> int:
         tempfile.TemporaryDirectory() as scratch,
         run_server(Path(scratch) / "home", embedded_worker=False) as live,
     ):
-        client = live.token_client()
-        (live.storage_root / "fuzz" / "in").mkdir(parents=True)
-        created = client.post(
-            "/v2/{project_id}/datasets",
-            {
-                "dataset_name": "fuzzed",
-                "dataset_type": 0,
-                "data_sources": [{"data_path": "/fuzz/in/"}],
-                "work_path": "/fuzz/out/",
-                "work_path_type": 0,
-            },
-        )
-        created.raise_for_status()
-        target = Target(
-            live.endpoint,
-            str(client.http.headers["X-Auth-Token"]),
-            live.credentials["project_id"],
-            created.json()["dataset_id"],
-        )
+        target = target_of(live)
         report = fuzz(target, args.examples, seed=args.seed)
     print(report.summary())
     return 1 if report.server_errors or report.bad_envelopes else 0

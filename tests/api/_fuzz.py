@@ -24,6 +24,8 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 
+from tests.conftest import LiveServer
+
 UNIMPLEMENTED = "x-modelworks-unimplemented"
 
 
@@ -79,6 +81,29 @@ class Target:
     token: str
     project_id: str
     dataset_id: str
+
+
+def target_of(live: LiveServer) -> Target:
+    """A token and a real dataset (an empty folder, nothing imported) on ``live``, to fuzz against."""
+    client = live.token_client()
+    (live.storage_root / "fuzz" / "in").mkdir(parents=True)
+    created = client.post(
+        "/v2/{project_id}/datasets",
+        {
+            "dataset_name": "fuzzed",
+            "dataset_type": 0,
+            "data_sources": [{"data_path": "/fuzz/in/"}],
+            "work_path": "/fuzz/out/",
+            "work_path_type": 0,
+        },
+    )
+    assert created.status_code == 201, created.text
+    return Target(
+        live.endpoint,
+        str(client.http.headers["X-Auth-Token"]),
+        live.credentials["project_id"],
+        created.json()["dataset_id"],
+    )
 
 
 def _describe(prepared: requests.PreparedRequest) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.api._fuzz import Target, fuzz
+from tests.api._fuzz import fuzz, target_of
 from tests.conftest import run_server
 
 EXAMPLES_PER_MODE = 3
@@ -15,25 +15,7 @@ EXAMPLES_PER_MODE = 3
 def test_no_operation_answers_5xx_and_every_4xx_is_the_envelope(tmp_path: Path) -> None:
     # No worker: a request that happens to be a valid training job or task stays queued.
     with run_server(tmp_path / "home", embedded_worker=False) as live:
-        client = live.token_client()
-        (live.storage_root / "fuzz" / "in").mkdir(parents=True)
-        created = client.post(
-            "/v2/{project_id}/datasets",
-            {
-                "dataset_name": "fuzzed",
-                "dataset_type": 0,
-                "data_sources": [{"data_path": "/fuzz/in/"}],
-                "work_path": "/fuzz/out/",
-                "work_path_type": 0,
-            },
-        )
-        assert created.status_code == 201, created.text
-        target = Target(
-            live.endpoint,
-            str(client.http.headers["X-Auth-Token"]),
-            live.credentials["project_id"],
-            created.json()["dataset_id"],
-        )
+        target = target_of(live)
         report = fuzz(target, EXAMPLES_PER_MODE)
     print(report.summary())
     assert report.operations >= 209
