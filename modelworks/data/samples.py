@@ -194,14 +194,24 @@ def list_samples(
 def _labels_listed(session: Session) -> bool:
     """Whether ``sample_labels.sample_create_time`` is kept by migration 0011's trigger (a schema built
     without the migrations leaves it empty, and the label filter then walks the samples instead)."""
+    return _has_triggers(session, "sample_labels", ("sample_labels_fill_create_time",))
+
+
+def _has_triggers(session: Session, table: str, names: tuple[str, ...]) -> bool:
+    """Whether every trigger in ``names`` exists on ``table`` (and, on PostgreSQL, is enabled): the
+    kept counts and label listing fall back to plain queries where a schema lacks them."""
+    listed = ", ".join(f"'{name}'" for name in names)
     if session.get_bind().dialect.name == "postgresql":
-        query = "SELECT count(*) FROM pg_trigger WHERE tgname = 'sample_labels_fill_create_time'"
+        query = (
+            f"SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('{table}')"
+            f" AND NOT tgisinternal AND tgenabled <> 'D' AND tgname IN ({listed})"
+        )
     else:
         query = (
             "SELECT count(*) FROM sqlite_master"
-            " WHERE type = 'trigger' AND name = 'sample_labels_fill_create_time'"
+            f" WHERE type = 'trigger' AND tbl_name = '{table}' AND name IN ({listed})"
         )
-    return bool(session.scalar(text(query)))
+    return session.scalar(text(query)) == len(names)
 
 
 _COUNT_TRIGGERS = (
@@ -225,11 +235,7 @@ def status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
         return _pg_status_counts(session, dataset_id)
     if backend != "sqlite":
         return None
-    names = ", ".join(f"'{name}'" for name in _COUNT_TRIGGERS)
-    present = session.scalar(
-        text(f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})")
-    )
-    if present != len(_COUNT_TRIGGERS):
+    if not _has_triggers(session, "samples", _COUNT_TRIGGERS):
         return None
     rows = session.execute(
         text("SELECT status, n FROM sample_status_counts WHERE dataset_id = :dataset_id"),
@@ -251,14 +257,7 @@ VACUUM_AFTER_COMPACTING = 5000
 
 
 def _pg_status_counts(session: Session, dataset_id: str) -> dict[str, int] | None:
-    names = ", ".join(f"'{name}'" for name in _DELTA_TRIGGERS)
-    present = session.scalar(
-        text(
-            "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('samples')"
-            f" AND NOT tgisinternal AND tgenabled <> 'D' AND tgname IN ({names})"
-        )
-    )
-    if present != len(_DELTA_TRIGGERS):
+    if not _has_triggers(session, "samples", _DELTA_TRIGGERS):
         return None
     rows = session.execute(
         text(
