@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -82,6 +83,14 @@ def let_sandbox_users_through(home: Path) -> None:
         info = parent.stat()
         if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IXOTH:
             parent.chmod(stat.S_IMODE(info.st_mode) | 0o011)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Test setup: a checkout cloned into a 0700 temporary directory (``mktemp -d``) hides the venv
+    and the editable ``modelworks`` from the sandbox users, and the sandbox would fall back to mode
+    none; let them traverse to it as they traverse to the tests' homes."""
+    for path in (Path(__file__).resolve().parent.parent, Path(sys.prefix)):
+        let_sandbox_users_through(path / "x")
 
 
 @pytest.fixture(autouse=True)
