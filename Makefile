@@ -36,6 +36,7 @@ serve: venv
 lint: venv-test
 	$(BIN)/ruff check modelworks tests benchmarks
 	$(BIN)/ruff format --check modelworks tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: venv-test
 	$(BIN)/mypy

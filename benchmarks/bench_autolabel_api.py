@@ -32,7 +32,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks._common import BenchmarkError, create_dataset, machine_note, server_on, wait_import  # noqa: E402
 from tests._client import SignedClient  # noqa: E402
-from tests.intelligent.test_tasks_api import NAMES, write_dataset  # noqa: E402
+from tests.intelligence.test_tasks_api import NAMES, write_dataset  # noqa: E402
 from tests.ml import _fashion_mnist as fm  # noqa: E402
 
 DS = "/v2/{project_id}/datasets"

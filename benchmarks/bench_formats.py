@@ -5,7 +5,7 @@ the N-line manifests back.
 
 Records are generated in memory (3 boxes each, a size each, no image files), so the export figures are
 the formats' own cost: building the output and writing it through a LocalObjectStore in a temporary
-directory. Each export runs as the export task runs one (``modelworks/data/export_task.py``): into a
+directory. Each export runs as the export task runs one (``modelworks/transfer/export_task.py``): into a
 private staging prefix below its destination (``staging`` option), then published with
 ``publish_output``; both are timed. The manifest imports read what the manifest exports wrote: with
 ``annotation-loc`` VOC files (one XML read and parsed per line) and with the boxes inline.
@@ -39,9 +39,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modelworks.data.records import publish_output  # noqa: E402
 from modelworks.formats import Annotation, ItemError, Record, exporter, importer  # noqa: E402
 from modelworks.storage import LocalObjectStore, ObsPath  # noqa: E402
+from modelworks.transfer.records import publish_output  # noqa: E402
 
 TARGET_PER_S = 10_000.0
 LABELS = ["car", "person", "bicycle"]

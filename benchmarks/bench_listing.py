@@ -57,8 +57,8 @@ from benchmarks._common import (  # noqa: E402
 )
 from modelworks.data.indexing import IndexedSample  # noqa: E402
 from modelworks.data.ingest import ensure_labels, insert_samples  # noqa: E402
-from modelworks.data.models import Dataset  # noqa: E402
 from modelworks.data.samples import sample_id_for  # noqa: E402
+from modelworks.data.tables import Dataset  # noqa: E402
 from modelworks.db import Database  # noqa: E402
 
 TARGET_P99_MS = 50.0

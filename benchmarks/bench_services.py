@@ -108,7 +108,7 @@ def measure(target: Target, clients: int, requests: int) -> Measured:
     """``requests`` calls from ``clients`` threads; runs in the client process."""
     import httpx
 
-    from modelworks.services.gateway import NODELAY
+    from modelworks.serving.gateway import NODELAY
 
     body = json.dumps(PAYLOAD).encode()
     headers = {"Content-Type": "application/json", **target.headers}
@@ -174,9 +174,9 @@ def deploy_echo(server: LiveServer, client: SignedClient) -> tuple[str, int, int
     from sqlalchemy import select
 
     from modelworks.db import Database
-    from modelworks.services.models import ServiceInstance
+    from modelworks.serving.tables import ServiceInstance
     from tests.models._packages import create, put_echo_package, wait_published
-    from tests.services._packages import deploy, model_config, realtime_body, wait_status
+    from tests.serving._packages import deploy, model_config, realtime_body, wait_status
 
     put_echo_package(server, "/bench/echo/")
     model_id = create(client, model_name="echo", model_version="1.0.0", source_location="/bench/echo/")
@@ -246,8 +246,8 @@ def remove_services(server: LiveServer, client: SignedClient) -> None:
     """Delete the deployed services and kill what is left of their instances: model servers outlive the
     server that started them (a restarted server adopts them), and this one's home is about to go."""
     from tests.conftest import wait_for
-    from tests.services._packages import SERVICES
-    from tests.services.conftest import kill_instances
+    from tests.serving._packages import SERVICES
+    from tests.serving.conftest import kill_instances
 
     try:
         for service in client.get(SERVICES).json().get("services", []):

@@ -38,7 +38,7 @@ from modelworks.db import Database
 from modelworks.embedded import WorkerChild, start_lanes
 from modelworks.iam.service import bootstrap
 from modelworks.jobs import load_handler_modules
-from modelworks.services.plane import ServicePlane
+from modelworks.serving.plane import ServicePlane
 from modelworks.settings import Settings
 from modelworks.storage import create_store
 from modelworks.storage.ownership import BucketOwnership, apply_bucket_setting

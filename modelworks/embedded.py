@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from modelworks.intelligent.service import INTELLIGENT_TASK_KIND
+from modelworks.intelligence.service import INTELLIGENT_TASK_KIND
 from modelworks.jobs import Worker
 from modelworks.settings import Settings
 from modelworks.training.status import TRAINING_JOB_KIND

@@ -6,6 +6,8 @@ Defaults give the embedded single-machine setup: SQLite and a local object store
 
 from __future__ import annotations
 
+import hashlib
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -107,9 +109,7 @@ class Settings(BaseSettings):
         """``sandbox_dir``, or its default (see there)."""
         if self.sandbox_dir:
             return Path(self.sandbox_dir).expanduser().resolve()
-        from modelworks.compute.sandbox import default_root  # the rule lives with the sandbox
-
-        return default_root(self.home)
+        return default_sandbox_root(self.home)
 
     @property
     def secrets_key_path(self) -> Path:
@@ -125,3 +125,19 @@ class Settings(BaseSettings):
     @property
     def storage_backend(self) -> str:
         return self.storage_url.split("://", 1)[0]
+
+
+def default_sandbox_root(home: Path) -> Path:
+    """``<home>.sandbox`` when an unprivileged uid can reach it, else a root-owned spot in ``/var/tmp``."""
+    beside = home.with_name(home.name + ".sandbox")
+    if all(_world_traversable(p) for p in beside.parents):
+        return beside
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+    return Path("/var/tmp") / f"modelworks-sandbox-{digest}"
+
+
+def _world_traversable(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & stat.S_IXOTH)
+    except OSError:
+        return False

@@ -21,8 +21,8 @@ from modelworks.api.schemas.datasets import (
 )
 from modelworks.api.schemas.samples import SampleState
 from modelworks.data import datasets as service
-from modelworks.data.models import Sample
 from modelworks.data.stats import dataset_stats
+from modelworks.data.tables import Sample
 
 router = api_router(
     prefix="/v2/{project_id}/datasets",

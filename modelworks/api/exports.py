@@ -16,9 +16,9 @@ from modelworks.api.schemas.exports import (
     ExportTaskStatusResp,
     ListExportTasksResp,
 )
-from modelworks.data import exports as service
 from modelworks.data.datasets import get_dataset
 from modelworks.errors import InvalidTaskParameter
+from modelworks.transfer import exports as service
 
 
 class ExportParameterRoute(ModelArtsRoute):

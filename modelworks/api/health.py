@@ -10,6 +10,7 @@ from fastapi import Request
 from modelworks import __version__
 from modelworks.api.routing import api_router
 from modelworks.api.schemas.health import HealthResp
+from modelworks.compute.ray_cluster import compute_backend
 
 router = api_router(tags=["health"])
 
@@ -24,7 +25,7 @@ async def health(request: Request) -> dict[str, Any]:
         "version": __version__,
         "database": state.db.backend,
         "storage": state.store.describe(),
-        "executor": state.settings.ray_address and "ray" or "local",
+        "executor": compute_backend(state.settings),
         "worker": "embedded" if state.settings.embedded_worker else "external",
         # How user code is isolated ("uid": per-project users; "none": as the server's user, see reason).
         "sandbox": state.sandbox.describe(),

@@ -13,8 +13,8 @@ from modelworks.api.schemas.imports import (
     ImportTaskStatusResp,
     ListImportTasksResp,
 )
-from modelworks.data import imports as service
 from modelworks.data.datasets import get_dataset
+from modelworks.transfer import imports as service
 
 router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/import-tasks", tags=["import-tasks"])
 _ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}, 404: {"model": ErrorResp}}

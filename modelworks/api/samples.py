@@ -32,7 +32,7 @@ from modelworks.data import samples as service
 from modelworks.data import search
 from modelworks.data.datasets import get_dataset
 from modelworks.data.labels import label_view, list_labels
-from modelworks.data.models import Dataset, Sample, SampleLabel
+from modelworks.data.tables import Dataset, Sample, SampleLabel
 from modelworks.data.uploads import add_samples, delete_samples
 from modelworks.db import now_ms
 from modelworks.errors import InvalidArgument, SignatureMismatch

@@ -41,9 +41,9 @@ from modelworks.api.schemas.services import (
 from modelworks.db import Database
 from modelworks.errors import InvalidArgument
 from modelworks.iam.service import Principal
-from modelworks.services import configs, events, lifecycle, queries, views
-from modelworks.services.plane import ServicePlane
-from modelworks.services.specs import machine_specs
+from modelworks.serving import configs, events, lifecycle, queries, views
+from modelworks.serving.plane import ServicePlane
+from modelworks.serving.specs import machine_specs
 from modelworks.settings import Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -328,7 +328,7 @@ async def infer_principal(request: Request, settings: Settings) -> Principal:
 
 
 async def _forward(request: Request) -> Response:
-    """Forward the call to a running instance of the service (see ``modelworks.services.gateway``).
+    """Forward the call to a running instance of the service (see ``modelworks.serving.gateway``).
 
     A plain Starlette endpoint rather than one with FastAPI dependencies: it is the platform's hottest
     path, and resolving dependencies (and hopping to the thread pool for sync ones) was a tenth of the

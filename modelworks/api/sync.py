@@ -8,8 +8,8 @@ from modelworks.api.deps import PrincipalDep, SessionDep
 from modelworks.api.routing import api_router
 from modelworks.api.schemas.common import ErrorResp
 from modelworks.api.schemas.sync import SyncDataResp, SyncDataStatusResp
-from modelworks.data import sync as service
 from modelworks.data.datasets import get_dataset
+from modelworks.transfer import sync as service
 
 router = api_router(prefix="/v2/{project_id}/datasets/{dataset_id}/sync-data", tags=["sync"])
 _ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}, 404: {"model": ErrorResp}}

@@ -20,11 +20,12 @@ from modelworks.api.schemas.tasks import (
     ListTaskType,
     RunningTask,
 )
+from modelworks.compute.ray_cluster import compute_backend
 from modelworks.data import samples as sample_service
 from modelworks.data.constants import STATE_AUTO, STATUS_AUTO
 from modelworks.data.datasets import get_dataset
 from modelworks.errors import SampleNotFound
-from modelworks.intelligent import service
+from modelworks.intelligence import service
 
 router = api_router(
     prefix="/v2/{project_id}/datasets/{dataset_id}",
@@ -55,7 +56,7 @@ def start_task(
         dataset,
         body.model_dump(exclude_unset=True),
         principal=principal,
-        multi_node_training=bool(settings.ray_address),
+        multi_node_training=compute_backend(settings) == "ray",
     )
     return {"task_id": task.id}
 

@@ -15,8 +15,8 @@ from modelworks.api.schemas.versions import (
     DatasetVersion,
     ListDatasetVersionsResp,
 )
-from modelworks.data import versions as service
 from modelworks.data.datasets import get_dataset
+from modelworks.transfer import versions as service
 
 router = api_router(
     prefix="/v2/{project_id}/datasets/{dataset_id}/versions",

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from modelworks.db import Database
 from modelworks.iam import service as iam
-from modelworks.iam.models import AccessKey, Domain, Membership, Project, User
 from modelworks.iam.secrets import install as install_secrets
+from modelworks.iam.tables import AccessKey, Domain, Membership, Project, User
 from modelworks.settings import Settings
 from modelworks.storage import create_store, ownership
 

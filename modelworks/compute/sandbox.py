@@ -62,7 +62,6 @@ import errno
 import fcntl
 import functools
 import grp
-import hashlib
 import json
 import logging
 import os
@@ -159,22 +158,6 @@ def user_environment(server_env: Mapping[str, str] | None = None) -> dict[str, s
     """
     source = os.environ if server_env is None else server_env
     return {k: v for k, v in source.items() if k in _ENV_NAMES or k.startswith("LC_")}
-
-
-def default_root(home: Path) -> Path:
-    """``<home>.sandbox`` when an unprivileged uid can reach it, else a root-owned spot in ``/var/tmp``."""
-    beside = home.with_name(home.name + ".sandbox")
-    if all(_world_traversable(p) for p in beside.parents):
-        return beside
-    digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
-    return Path("/var/tmp") / f"modelworks-sandbox-{digest}"
-
-
-def _world_traversable(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & stat.S_IXOTH)
-    except OSError:
-        return False
 
 
 def _id_taken(uid: int) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.data import labels as label_service
 from modelworks.data.constants import STATUS_AUTO, STATUS_MANUAL
-from modelworks.data.models import Dataset, DatasetLabel, Sample
+from modelworks.data.tables import Dataset, DatasetLabel, Sample
 from modelworks.db import now_ms
 from modelworks.errors import (
     DatasetExists,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from modelworks.data.constants import STATUS_MANUAL
 from modelworks.data.indexing import IndexedSample
 from modelworks.data.labels import default_label_type
-from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
+from modelworks.data.tables import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.db import now_ms
 
 

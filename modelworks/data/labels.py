@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
+from modelworks.data.tables import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.errors import (
     InvalidArgument,
     LabelExists,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from modelworks.data import search
 from modelworks.data.constants import STATE_TO_STATUS, STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
 from modelworks.data.labels import check_label_type
-from modelworks.data.models import Dataset, DatasetLabel, Sample, SampleLabel
+from modelworks.data.tables import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.db import now_ms
 from modelworks.errors import (
     InvalidArgument,

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
 
 from modelworks.data.constants import STATE_TO_STATUS, TEAM_STATES
-from modelworks.data.models import Sample, SampleLabel
+from modelworks.data.tables import Sample, SampleLabel
 from modelworks.db import now_ms
 from modelworks.errors import InvalidArgument
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.db import Database, now_ms
 from modelworks.errors import AuthError, ModelworksError
-from modelworks.iam.models import AccessKey, SealingKey
+from modelworks.iam.tables import AccessKey, SealingKey
 from modelworks.settings import Settings
 
 log = logging.getLogger(__name__)

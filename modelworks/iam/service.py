@@ -29,8 +29,8 @@ from modelworks.errors import (
     WrongCredentials,
 )
 from modelworks.iam import secrets as sealed
-from modelworks.iam.models import AccessKey, Domain, Membership, Project, Token, User
 from modelworks.iam.passwords import hash_password, verify_password
+from modelworks.iam.tables import AccessKey, Domain, Membership, Project, Token, User
 from modelworks.settings import Settings
 
 log = logging.getLogger(__name__)

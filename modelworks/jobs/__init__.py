@@ -7,7 +7,6 @@ failed, once out of attempts) by ``Worker.recover_stale``.
 """
 
 from modelworks.jobs.context import TaskCancelled, TaskContext
-from modelworks.jobs.models import TERMINAL_STATUSES, Task, TaskStatus
 from modelworks.jobs.process import run_worker_process
 from modelworks.jobs.recovery import WORKER_DIED_CODE, WorkerDied
 from modelworks.jobs.registry import (
@@ -19,6 +18,7 @@ from modelworks.jobs.registry import (
     registered_kinds,
 )
 from modelworks.jobs.service import request_cancel, submit
+from modelworks.jobs.tables import TERMINAL_STATUSES, Task, TaskStatus
 from modelworks.jobs.worker import Worker
 
 __all__ = [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from modelworks.db.base import now_ms
-from modelworks.jobs.models import Task, TaskStatus
+from modelworks.jobs.tables import Task, TaskStatus
 
 if TYPE_CHECKING:
     from modelworks.db.engine import Database

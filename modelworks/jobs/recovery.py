@@ -11,8 +11,8 @@ from sqlalchemy import or_, select, update
 from modelworks.db.base import now_ms
 from modelworks.errors import TaskFailed
 from modelworks.jobs.heartbeat import Heartbeat
-from modelworks.jobs.models import Task, TaskStatus
 from modelworks.jobs.registry import get_handler
+from modelworks.jobs.tables import Task, TaskStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row

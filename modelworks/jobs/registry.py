@@ -14,12 +14,12 @@ if TYPE_CHECKING:
 
 # Modules that register the handlers Modelworks itself needs; a failure to import them is a bug.
 BUILTIN_HANDLER_MODULES: list[str] = [
-    "modelworks.data.tasks",
-    "modelworks.data.export_task",
-    "modelworks.data.versions",
-    "modelworks.data.sync",
+    "modelworks.transfer.import_task",
+    "modelworks.transfer.export_task",
+    "modelworks.transfer.versions",
+    "modelworks.transfer.sync",
     "modelworks.training.task",
-    "modelworks.intelligent.handler",
+    "modelworks.intelligence.handler",
     "modelworks.models.publish",
 ]
 

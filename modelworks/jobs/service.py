@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.db.base import new_short_id, now_ms
 from modelworks.errors import InvalidArgument, NotFound
-from modelworks.jobs.models import Task, TaskStatus
+from modelworks.jobs.tables import Task, TaskStatus
 
 
 def submit(

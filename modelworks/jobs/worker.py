@@ -17,9 +17,9 @@ from modelworks.db.base import new_short_id, now_ms
 from modelworks.errors import ModelworksError
 from modelworks.jobs.context import STOP_LOST, STOP_SHUTDOWN, TaskCancelled, TaskContext
 from modelworks.jobs.heartbeat import Heartbeat
-from modelworks.jobs.models import Task, TaskStatus
 from modelworks.jobs.recovery import recover_stale_tasks
 from modelworks.jobs.registry import TaskHandler, get_handler, registered_kinds
+from modelworks.jobs.tables import Task, TaskStatus
 from modelworks.storage.base import ObjectStore
 from modelworks.storage.ownership import BucketOwnership
 

@@ -45,10 +45,10 @@ model): deleting a model is refused (400, ModelArts.3009) while any check return
     on this host first if needed; ``services.instances.start`` runs every instance this way.
 """
 
-from modelworks.models.models import Model
 from modelworks.models.package import download_package, stored_model_dir
 from modelworks.models.service import create_model, delete_model, get_model, list_models
 from modelworks.models.status import FAILED, PUBLISHED, PUBLISHING
+from modelworks.models.tables import Model
 from modelworks.models.usage import register_usage_check, services_using, unregister_usage_check
 
 __all__ = [

@@ -25,8 +25,8 @@ import os
 import sys
 from pathlib import Path
 
+from modelworks.compute.workspace import base_environment
 from modelworks.models.environments import DependencyError, ensure_environment, read_requirements
-from modelworks.training.workspace import base_environment
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.compute.sandbox import Identity
+from modelworks.compute.workspace import base_environment
 from modelworks.errors import SourceLocationInvalid
 from modelworks.models.environments import process_environment
 from modelworks.models.runtimes import ModelRuntime
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.training.logs import SYSTEM_BUCKET
-from modelworks.training.workspace import base_environment
 
 MODEL_DIR = "model"
 CONFIG_FILE = "config.json"
@@ -124,7 +124,8 @@ def file_problems(local_dir: Path, engine: ModelRuntime) -> list[str]:
 def inference_code_problems(
     local_dir: Path, packages: Path | None = None, user: Identity | None = None, python: str = sys.executable
 ) -> tuple[dict[str, Any], list[str]]:
-    """Import ``customize_service.py`` in a separate process (``_probe``) and find its service class.
+    """Import ``customize_service.py`` in a separate process and find its service class (the probe is
+    ``modelworks.serving.probe``, started by name: it runs the model server's runtime, which is serving's).
 
     Returns what the probe found (``service_class``, ``base_class``) and the problems it reported.
     A separate process keeps the user's code and its imports out of the server; it sees the model's
@@ -140,7 +141,7 @@ def inference_code_problems(
     try:
         done = subprocess.run(
             (user.command if user is not None else list)(
-                [python, "-m", "modelworks.models._probe", str(local_dir)]
+                [python, "-m", "modelworks.serving.probe", str(local_dir)]
             ),
             cwd=local_dir,
             env=env,

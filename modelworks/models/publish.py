@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.compute.sandbox import Identity, sandbox_for
+from modelworks.compute.workspace import base_environment
 from modelworks.db import now_ms
 from modelworks.errors import ModelworksError
 from modelworks.jobs import TaskContext, TaskHandler, register
@@ -27,7 +28,6 @@ from modelworks.models.environments import (
     requirements_of,
     write_requirements,
 )
-from modelworks.models.models import Model
 from modelworks.models.package import (
     MAX_PACKAGE_BYTES,
     SERVICE_FILE,
@@ -41,8 +41,8 @@ from modelworks.models.package import (
 )
 from modelworks.models.runtimes import find_engine
 from modelworks.models.status import FAILED, MODEL_PUBLISH_KIND, PUBLISHED, PUBLISHING
+from modelworks.models.tables import Model
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
-from modelworks.training.workspace import base_environment
 
 log = logging.getLogger(__name__)
 

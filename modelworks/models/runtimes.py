@@ -17,8 +17,8 @@ import platform
 from abc import ABC, abstractmethod
 from typing import Any
 
+from modelworks.compute.engines import machine_arch, python_version
 from modelworks.errors import InvalidArgument, ModelTypeUnsupported, NotImplementedYet
-from modelworks.training.engines import machine_arch, python_version
 
 UNSUPPORTED_TYPES = {
     "image": "Image models (custom container images)",

@@ -30,7 +30,6 @@ from modelworks.models.fields import (
     check_version,
     version_key,
 )
-from modelworks.models.models import Model
 from modelworks.models.package import CONFIG_FILE, stored_model_dir, stored_model_root
 from modelworks.models.runtimes import find_engine, resolve_runtime
 from modelworks.models.sources import configuration, execution_code, package_source
@@ -40,6 +39,7 @@ from modelworks.models.status import (
     PUBLISHING,
     model_not_found,
 )
+from modelworks.models.tables import Model
 from modelworks.models.usage import services_using
 from modelworks.storage import ObjectStore
 

@@ -26,8 +26,8 @@ from modelworks.models.package import (
     require_model_dir,
 )
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
-from modelworks.training.models import TrainingJob
 from modelworks.training.status import COMPLETED
+from modelworks.training.tables import TrainingJob
 
 
 def source_job(session: Session, project_id: str, job_id: Any) -> TrainingJob | None:

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from modelworks.models.config import api_summaries
-from modelworks.models.models import Model
 from modelworks.models.status import FAILED
+from modelworks.models.tables import Model
 
 
 def model_list_item(model: Model) -> dict[str, Any]:

@@ -27,12 +27,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from modelworks.db import Database, now_ms
-from modelworks.db.base import Base
+from modelworks.db import Database
 from modelworks.errors import (
     BucketNotFound,
     BucketOfAnotherProject,
@@ -40,35 +39,17 @@ from modelworks.errors import (
     ProjectNotFound,
     StorageForbidden,
 )
-from modelworks.iam.models import Project
+from modelworks.iam.tables import Project
 from modelworks.storage.base import ObjectStore
 from modelworks.storage.paths import SYSTEM_BUCKET, validate_bucket
 from modelworks.storage.scoped import ProjectStore
+from modelworks.storage.tables import Bucket, BucketShare
 
 log = logging.getLogger(__name__)
 
 OWNER, READ, READ_WRITE = "owner", "read", "read-write"
 SHARE_ACCESS = (READ, READ_WRITE)
 CACHE_SECONDS = 2.0
-
-
-class Bucket(Base):
-    __tablename__ = "storage_buckets"
-
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    project_id: Mapped[str] = mapped_column(String(64), index=True)
-    create_time: Mapped[int] = mapped_column(BigInteger, default=now_ms)
-
-
-class BucketShare(Base):
-    __tablename__ = "storage_bucket_shares"
-
-    bucket: Mapped[str] = mapped_column(
-        ForeignKey("storage_buckets.name", ondelete="CASCADE"), primary_key=True
-    )
-    project_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
-    access: Mapped[str] = mapped_column(String(16))
-    create_time: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
 class _Changes:

@@ -1,4 +1,4 @@
-"""Leader of a training task's process group; started by ``modelworks.training.process.launch``.
+"""Leader of a training task's process group; started by ``modelworks.compute.processes.launch``.
 
     python -I _launcher.py EXIT_FILE CPUS MEMORY_BYTES USER -- COMMAND...
 

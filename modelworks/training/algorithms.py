@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from modelworks.compute.engines import resolve_engine
 from modelworks.db import now_ms
 from modelworks.errors import (
     CodeTooLarge,
@@ -30,12 +31,11 @@ from modelworks.training.builtin import (
     find_builtin,
     is_builtin_name,
 )
-from modelworks.training.engines import resolve_engine
-from modelworks.training.models import Algorithm, TrainingJob
 from modelworks.training.status import (
     ACTIVE_PHASES,
     algorithm_not_found,
 )
+from modelworks.training.tables import Algorithm, TrainingJob
 
 MAX_CODE_FILES = 1000
 MAX_CODE_BYTES = 5 * 1024**3

@@ -26,8 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelworks.data.datasets import get_dataset
-from modelworks.data.models import DatasetVersion
-from modelworks.data.versions import NORMAL, get_version
+from modelworks.data.tables import DatasetVersion
 from modelworks.errors import (
     DatasetVersionNotFound,
     InvalidArgument,
@@ -36,6 +35,7 @@ from modelworks.errors import (
     NotFound,
 )
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
+from modelworks.transfer.versions import NORMAL, get_version
 
 CONTENT_SCHEME = "content://"
 _CHUNK = 1024 * 1024

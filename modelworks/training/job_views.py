@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelworks.db import now_ms
-from modelworks.training.models import TrainingJob
 from modelworks.training.status import TASK_NAME
+from modelworks.training.tables import TrainingJob
 
 _ALGORITHM_TEXT = ("id", "name", "code_dir", "boot_file", "command", "local_code_dir", "working_dir")
 

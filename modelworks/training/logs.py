@@ -24,7 +24,7 @@ from modelworks.training.job_views import task_names
 from modelworks.training.status import TASK_NAME
 
 if TYPE_CHECKING:
-    from modelworks.training.models import TrainingJob
+    from modelworks.training.tables import TrainingJob
 
 PREVIEW_MAX_BYTES = 5 * 1024 * 1024
 """The reference caps a preview at 5 MB: bigger logs answer their latest 5 MB."""

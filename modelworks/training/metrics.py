@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelworks.db import now_ms
-from modelworks.training.models import TrainingJob, TrainingJobMetric
+from modelworks.training.tables import TrainingJob, TrainingJobMetric
 
 SAMPLE_INTERVAL_SECONDS = 2.0
 MAX_POINTS = 720

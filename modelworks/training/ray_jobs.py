@@ -33,14 +33,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modelworks.compute.processes import LAUNCHER, TERMINATE_GRACE_SECONDS
+from modelworks.compute.workspace import Launch, base_environment
 from modelworks.db import now_ms
 from modelworks.jobs import TaskContext, WorkerDied
 from modelworks.jobs.context import STOP_CANCEL, STOP_SHUTDOWN, TaskCancelled
 from modelworks.settings import Settings
 from modelworks.training.job_views import task_names
 from modelworks.training.logs import log_file, log_object, log_store
-from modelworks.training.models import TrainingJob
-from modelworks.training.process import LAUNCHER, TERMINATE_GRACE_SECONDS
 from modelworks.training.ray_logs import POLL_LOG_MAX_CHARS, LogRouter, RayLogTail
 from modelworks.training.status import (
     COMPLETED,
@@ -52,9 +52,9 @@ from modelworks.training.status import (
     TERMINAL_PHASES,
     TERMINATED,
 )
+from modelworks.training.tables import TrainingJob
 from modelworks.training.task import LOG_UPLOAD_INTERVAL_SECONDS, JobRunner, _describe_exit
 from modelworks.training.training_jobs import ray_submission_id
-from modelworks.training.workspace import Launch, base_environment
 
 log = logging.getLogger(__name__)
 

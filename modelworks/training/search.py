@@ -19,7 +19,7 @@ from modelworks.errors import (
     UnsupportedConditionValue,
     UnsupportedSortBy,
 )
-from modelworks.training.models import TrainingJob
+from modelworks.training.tables import TrainingJob
 
 TEXT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
     "name": TrainingJob.name,

@@ -18,18 +18,18 @@ import signal
 import time
 from typing import Any
 
+from modelworks.compute.engines import available_engines
+from modelworks.compute.flavors import machine_cpus
+from modelworks.compute.processes import Exit, GroupSampler, ProcessInfo, TaskProcess, hostname, launch
 from modelworks.compute.sandbox import sandbox_for
+from modelworks.compute.workspace import Launch, Workspace
 from modelworks.db import now_ms
 from modelworks.errors import ModelworksError
 from modelworks.jobs import TaskContext, TaskHandler, WorkerDied, register
 from modelworks.jobs.context import STOP_CANCEL, STOP_SHUTDOWN, TaskCancelled
 from modelworks.storage import parse_obs_path
 from modelworks.training import metrics
-from modelworks.training.engines import available_engines
-from modelworks.training.flavors import machine_cpus
 from modelworks.training.logs import log_object, log_store
-from modelworks.training.models import TrainingJob
-from modelworks.training.process import Exit, GroupSampler, ProcessInfo, TaskProcess, hostname, launch
 from modelworks.training.status import (
     COMPLETED,
     CREATE_FAILED,
@@ -44,8 +44,8 @@ from modelworks.training.status import (
     TERMINATED,
     TRAINING_JOB_KIND,
 )
+from modelworks.training.tables import TrainingJob
 from modelworks.training.training_jobs import job_dir
-from modelworks.training.workspace import Launch, Workspace
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from modelworks.compute.engines import resolve_engine
+from modelworks.compute.flavors import find_flavor
 from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import now_ms
 from modelworks.errors import (
@@ -36,10 +38,7 @@ from modelworks.storage.scoped import user_path
 from modelworks.training import params
 from modelworks.training.builtin import builtin_algorithm
 from modelworks.training.dataset_inputs import ProjectDatasets
-from modelworks.training.engines import resolve_engine
-from modelworks.training.flavors import find_flavor
 from modelworks.training.logs import system_log_path
-from modelworks.training.models import Algorithm, TrainingJob
 from modelworks.training.status import (
     ACTIVE_PHASES,
     PENDING,
@@ -51,6 +50,7 @@ from modelworks.training.status import (
     algorithm_not_found,
     job_not_found,
 )
+from modelworks.training.tables import Algorithm, TrainingJob
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import select, text
 
-from modelworks.data.models import Dataset, Sample, SampleLabel
 from modelworks.data.samples import list_samples
+from modelworks.data.tables import Dataset, Sample, SampleLabel
 from modelworks.db import Database
 from modelworks.db.engine import _MIGRATIONS
 from tests.data.test_sample_counts import _dataset, _ids, _insert, _relabel

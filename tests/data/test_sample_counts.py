@@ -21,8 +21,6 @@ from modelworks.data.constants import STATE_TO_STATUS
 from modelworks.data.indexing import IndexedSample
 from modelworks.data.ingest import insert_samples
 from modelworks.data.labels import add_labels, delete_labels
-from modelworks.data.models import Dataset, Sample
-from modelworks.data.records import count_samples, iter_records, labeled
 from modelworks.data.samples import (
     compact_status_deltas,
     list_samples,
@@ -31,7 +29,9 @@ from modelworks.data.samples import (
     update_sample_labels,
 )
 from modelworks.data.stats import dataset_stats
+from modelworks.data.tables import Dataset, Sample
 from modelworks.db import Database
+from modelworks.transfer.records import count_samples, iter_records, labeled
 
 STATES = (None, *STATE_TO_STATUS)
 

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 from modelworks.db.base import Base  # noqa: E402
 from modelworks.db.engine import Database  # noqa: E402
 from modelworks.jobs import Worker  # noqa: E402
-from modelworks.jobs.models import Task  # noqa: E402
+from modelworks.jobs.tables import Task  # noqa: E402
 from modelworks.settings import Settings  # noqa: E402
 from tests import _pg  # noqa: E402
 from tests.jobs import handlers_for_tests  # noqa: E402

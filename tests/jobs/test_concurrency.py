@@ -6,7 +6,7 @@ from collections import Counter
 
 from modelworks.db.engine import Database
 from modelworks.jobs import TaskStatus, Worker, submit
-from modelworks.jobs.models import Task
+from modelworks.jobs.tables import Task
 from modelworks.settings import Settings
 from tests.jobs import handlers_for_tests as h
 

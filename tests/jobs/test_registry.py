@@ -58,9 +58,9 @@ def test_import_errors_propagate() -> None:
 
 
 def test_load_handler_modules_imports_builtins_and_extras(tmp_path: Any) -> None:
-    assert "modelworks.data.tasks" in BUILTIN_HANDLER_MODULES
+    assert "modelworks.transfer.import_task" in BUILTIN_HANDLER_MODULES
     load_handler_modules(Settings(home=tmp_path, task_modules=" tests.jobs.handlers_for_tests , colorsys,"))
-    assert "modelworks.data.tasks" in sys.modules
+    assert "modelworks.transfer.import_task" in sys.modules
     assert "colorsys" in sys.modules
     assert "test.echo" in registered_kinds()
     # Loading again (the server and a worker thread may both do it) must not re-register.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from modelworks.compute.workspace import base_environment
 from modelworks.errors import InvalidArgument, NotImplementedYet
 from modelworks.models.config import Where, check_apis, check_config, params_from_apis
 from modelworks.models.environments import (
@@ -19,7 +20,6 @@ from modelworks.models.environments import (
     unsatisfied,
 )
 from modelworks.models.runtimes import PythonRuntime, find_engine, register, resolve_runtime
-from modelworks.training.workspace import base_environment
 from tests.models._wheels import TRIPLE_SOURCE, dependency, offline_pip, pip_dependencies, write_wheel
 
 

@@ -29,7 +29,7 @@ from modelworks.storage.ownership import assign_bucket
 from tests._client import SignedClient
 from tests.conftest import LiveServer
 from tests.models._packages import create, put_package, wait_published
-from tests.services._packages import deploy, model_config, realtime_body, wait_status
+from tests.serving._packages import deploy, model_config, realtime_body, wait_status
 from tests.training._jobs import create_job, job_request, obs_output, preview, put_files, wait_phase
 from tests.training._sdk import build_client, sdk_of
 

@@ -163,7 +163,7 @@ def test_a_samples_file_in_another_projects_bucket_is_not_deleted_with_it(world:
     loose.write_bytes(SECRET)
     db = Database(world.server.settings.database_url)
     with db.session() as session:
-        from modelworks.data.models import Sample
+        from modelworks.data.tables import Sample
 
         session.add(
             Sample(

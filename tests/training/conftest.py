@@ -12,7 +12,7 @@ import psutil
 import pytest
 from huaweicloudsdkmodelarts.v1 import ModelArtsClient
 
-from modelworks.training.process import ProcessInfo
+from modelworks.compute.processes import ProcessInfo
 from tests.conftest import LiveServer
 from tests.training._sdk import build_client
 

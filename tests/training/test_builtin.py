@@ -43,8 +43,6 @@ from tests._client import SignedClient
 from tests.conftest import LiveServer
 from tests.data._assets import write_classification_folder
 from tests.data.test_datasets_api import create_dataset, wait_import
-from tests.data.test_exports import voc_xml, write_voc_folder
-from tests.data.test_versions import publish
 from tests.ml import _detection_data as dd
 from tests.ml import _fashion_mnist as fm
 from tests.ml.conftest import have, require, require_fashion_mnist, require_image_model
@@ -59,6 +57,8 @@ from tests.training._jobs import (
     wait_phase,
 )
 from tests.training._sdk import call, sdk_of
+from tests.transfer.test_exports import voc_xml, write_voc_folder
+from tests.transfer.test_versions import publish
 
 BUILTINS = {
     "builtin-image-classification": "image_classification",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from huaweicloudsdkmodelarts.v1 import JobActionType, JobAlgorithm, StopTrainingJobRequest
 
+from modelworks.compute.processes import ProcessInfo, group_members
 from modelworks.settings import Settings
-from modelworks.training.process import ProcessInfo, group_members
 from tests.conftest import run_server, wait_for
 from tests.training._jobs import (
     TICKER,

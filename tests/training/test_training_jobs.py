@@ -25,7 +25,7 @@ from huaweicloudsdkmodelarts.v1 import (
     StopTrainingJobRequest,
 )
 
-from modelworks.training.process import ProcessInfo, group_members
+from modelworks.compute.processes import ProcessInfo, group_members
 from tests.conftest import LiveServer
 from tests.training._jobs import (
     ASSETS,

@@ -12,8 +12,8 @@ from modelworks.api.schemas.training.resources import (
     ShowTrainingJobEnginesResponse,
     ShowTrainingJobFlavorsResponse,
 )
-from modelworks.training.engines import available_engines
-from modelworks.training.flavors import machine_flavors
+from modelworks.compute.engines import available_engines
+from modelworks.compute.flavors import machine_flavors
 
 router = api_router(prefix="/v2/{project_id}", tags=["training-resources"])
 _ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResp}}

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelworks.compute.engines import available_engines, default_engine
 from modelworks.storage import ObjectStore, ObsPath
 from modelworks.training import params
 from modelworks.training.builtin.object_detection import DETECTOR
-from modelworks.training.engines import available_engines, default_engine
 from modelworks.training.logs import SYSTEM_BUCKET
-from modelworks.training.models import Algorithm
+from modelworks.training.tables import Algorithm
 
 BUILTIN_SOURCE = "algos"
 """``metadata.source`` of a built-in algorithm (the reference's ``model_source`` spells it so)."""

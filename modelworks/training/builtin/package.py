@@ -17,7 +17,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from modelworks.training.engines import available_engines
+from modelworks.compute.engines import available_engines
 
 MODEL_DIR = "model"
 SERVICE_FILE = "customize_service.py"

@@ -1,0 +1,1 @@
+"""Datasets, samples, labels, search, stats and counts."""
