@@ -1,13 +1,18 @@
-"""Format registries: explicit ``register_*`` lines, duplicate names refused, lookups list known names."""
+"""Format registries: explicit ``register_importer``/``register_exporter`` lines at the end of each format
+package, duplicate names refused, lookups list known names."""
 
 from __future__ import annotations
 
 from modelworks.errors import InvalidArgument
 from modelworks.formats.base import Exporter, Importer
+from modelworks.registry import Registry
 from modelworks.storage import ObjectStore, ObsPath
 
-_IMPORTERS: dict[str, Importer] = {}
-_EXPORTERS: dict[str, Exporter] = {}
+importers: Registry[Importer] = Registry("dataset importer")
+"""Importers by normalised format name (``COCO``, ``VOC``, ``MANIFEST`` ...); filled by the format
+packages' ``register_importer`` lines, which ``_load`` imports on first use."""
+exporters: Registry[Exporter] = Registry("dataset exporter")
+"""Exporters, keyed as ``importers``."""
 
 
 def _key(name: str) -> str:
@@ -15,22 +20,18 @@ def _key(name: str) -> str:
 
 
 def register_importer(importer: Importer) -> None:
-    key = _key(importer.name)
-    if key in _IMPORTERS:
-        raise ValueError(f"an importer named {importer.name!r} is already registered")
-    _IMPORTERS[key] = importer
+    """Add ``importer`` under its (normalised) ``name``; a second one of that name is refused."""
+    importers.register(_key(importer.name), importer)
 
 
 def register_exporter(exporter: Exporter) -> None:
-    key = _key(exporter.name)
-    if key in _EXPORTERS:
-        raise ValueError(f"an exporter named {exporter.name!r} is already registered")
-    _EXPORTERS[key] = exporter
+    """Add ``exporter`` under its (normalised) ``name``; a second one of that name is refused."""
+    exporters.register(_key(exporter.name), exporter)
 
 
 def importer(name: str, field: str = "format") -> Importer:
     _load()
-    found = _IMPORTERS.get(_key(name))
+    found = importers.find(_key(name))
     if found is None:
         raise InvalidArgument(f"unknown format {name!r}; known: {', '.join(importer_names())}", field=field)
     return found
@@ -38,7 +39,7 @@ def importer(name: str, field: str = "format") -> Importer:
 
 def exporter(name: str, field: str = "annotation_format") -> Exporter:
     _load()
-    found = _EXPORTERS.get(_key(name))
+    found = exporters.find(_key(name))
     if found is None:
         raise InvalidArgument(f"unknown format {name!r}; known: {', '.join(exporter_names())}", field=field)
     return found
@@ -46,19 +47,19 @@ def exporter(name: str, field: str = "annotation_format") -> Exporter:
 
 def importer_names() -> list[str]:
     _load()
-    return sorted(i.name for i in _IMPORTERS.values())
+    return sorted(i.name for i in importers.values())
 
 
 def exporter_names() -> list[str]:
     _load()
-    return sorted(e.name for e in _EXPORTERS.values())
+    return sorted(e.name for e in exporters.values())
 
 
 def detect_format(store: ObjectStore, path: ObsPath, dataset_type: int) -> Importer | None:
     """The importer most confident about ``path`` for this dataset type (None if none is above 0.5)."""
     _load()
     best, best_score = None, 0.5
-    for candidate in _IMPORTERS.values():
+    for candidate in importers.values():
         if dataset_type not in candidate.dataset_types:
             continue
         score = candidate.detect(store, path)

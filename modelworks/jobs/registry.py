@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from modelworks.registry import Registry
 
 if TYPE_CHECKING:
     from modelworks.jobs.context import TaskContext
@@ -22,9 +23,6 @@ BUILTIN_HANDLER_MODULES: list[str] = [
     "modelworks.intelligence.handler",
     "modelworks.models.publish",
 ]
-
-_handlers: dict[str, TaskHandler] = {}
-_lock = threading.Lock()
 
 
 class TaskHandler(ABC):
@@ -51,29 +49,31 @@ class TaskHandler(ABC):
         """
 
 
+handlers: Registry[TaskHandler] = Registry("task handler")
+"""The handler of each task kind (``export``, ``auto-label`` ...); filled by ``register`` lines at the
+end of the handler modules, which ``load_handler_modules`` imports."""
+
+
 def register(handler: TaskHandler) -> None:
     """Make ``handler`` run tasks of ``handler.kind``; a second handler for one kind is a bug."""
     kind = getattr(handler, "kind", None)
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"{type(handler).__name__} has no kind")
-    with _lock:
-        if kind in _handlers:
-            raise ValueError(f"a handler for task kind {kind!r} is already registered: {_handlers[kind]!r}")
-        _handlers[kind] = handler
+    handlers.register(kind, handler)
 
 
 def get_handler(kind: str) -> TaskHandler:
     """The handler for ``kind``; KeyError naming the known kinds if there is none."""
-    try:
-        return _handlers[kind]
-    except KeyError:
-        known = ", ".join(sorted(_handlers)) or "none"
-        raise KeyError(f"no handler for task kind {kind!r}; known kinds: {known}") from None
+    handler = handlers.find(kind)
+    if handler is None:
+        known = ", ".join(handlers.names()) or "none"
+        raise KeyError(f"no handler for task kind {kind!r}; known kinds: {known}")
+    return handler
 
 
 def registered_kinds() -> list[str]:
     """Kinds this process can run, sorted."""
-    return sorted(_handlers)
+    return handlers.names()
 
 
 def import_modules(names: Iterable[str]) -> None:

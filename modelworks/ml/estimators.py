@@ -13,7 +13,6 @@ about 80 % right.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Self
@@ -27,6 +26,7 @@ from sklearn.neighbors import NearestNeighbors
 from modelworks.ml._calibration import apply_temperature, fit_temperature
 from modelworks.ml._graph import knn_graph, spread_labels
 from modelworks.ml.errors import NotEnoughLabels
+from modelworks.registry import Registry
 
 MIN_LABELS = 2
 MIN_SAMPLES_PER_LABEL = 5
@@ -199,29 +199,23 @@ def _proba(model: LogisticRegression, rows: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-_factories: dict[str, Callable[..., Classifier]] = {}
-_lock = threading.Lock()
+classifiers: Registry[Callable[..., Classifier]] = Registry("classifier")
+"""Classifier factories by the API's ``algorithm_type`` (``fast``, ``accurate``)."""
 
 
 def register(name: str, factory: Callable[..., Classifier]) -> None:
     """Make ``factory(**params)`` build the classifier for ``algorithm_type`` ``name`` (once per name)."""
-    with _lock:
-        if name in _factories:
-            raise ValueError(f"a classifier named {name!r} is already registered")
-        _factories[name] = factory
+    classifiers.register(name, factory)
 
 
 def classifier_names() -> list[str]:
-    return sorted(_factories)
+    return classifiers.names()
 
 
 def create_classifier(name: str, **params: Any) -> Classifier:
-    try:
-        factory = _factories[name]
-    except KeyError:
-        raise KeyError(f"no classifier named {name!r}; known: {', '.join(classifier_names())}") from None
-    return factory(**params)
+    """Build the classifier ``name``; ``UnknownName`` (a ``KeyError``) listing the known ones."""
+    return classifiers.get(name)(**params)
 
 
-register("fast", FastClassifier)
-register("accurate", AccurateClassifier)
+classifiers.register("fast", FastClassifier)
+classifiers.register("accurate", AccurateClassifier)

@@ -6,7 +6,7 @@ Each engine offers two runtime names: the engine-style id (``pytorch_2.13.0-cpu-
 same id training engines and built-in algorithms write into ``config.json``) and the plain
 ``python3.11`` of older ModelArts runtimes. ``ONNX`` is a Modelworks extension (onnxruntime models
 with SingleNodeService code); ``Image`` and ``Template`` models are not supported. The ``register``
-lines at the bottom fill the one registry.
+lines at the bottom fill the one registry, ``model_runtimes``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from modelworks.compute.engines import machine_arch, python_version
 from modelworks.errors import InvalidArgument, ModelTypeUnsupported, NotImplementedYet
+from modelworks.registry import Registry
 
 UNSUPPORTED_TYPES = {
     "image": "Image models (custom container images)",
@@ -132,25 +133,27 @@ def _plain_python() -> str:
     return f"python{python_version()}"
 
 
-_runtimes: dict[str, ModelRuntime] = {}
+model_runtimes: Registry[ModelRuntime] = Registry("model runtime")
+"""Engines by ``ai_engine`` in lower case (``model_type`` is matched case-insensitively)."""
 
 
 def register(runtime: ModelRuntime) -> None:
-    """Add an engine; a second engine with the same ``ai_engine`` is a bug."""
+    """Add an engine; a second engine with the same ``ai_engine`` (in any case) is a bug, and so is one
+    named as a refused model type (``UNSUPPORTED_TYPES``)."""
     key = runtime.ai_engine.lower()
-    if key in _runtimes or key in UNSUPPORTED_TYPES:
+    if key in UNSUPPORTED_TYPES:
         raise ValueError(f"a model runtime {runtime.ai_engine!r} is already registered")
-    _runtimes[key] = runtime
+    model_runtimes.register(key, runtime)
 
 
 def registered_runtimes() -> list[ModelRuntime]:
     """Every registered engine, installed or not, in registration order."""
-    return list(_runtimes.values())
+    return model_runtimes.values()
 
 
 def available_runtimes() -> list[ModelRuntime]:
     """Registered engines whose framework is installed, in registration order."""
-    return [r for r in _runtimes.values() if r.available()]
+    return [r for r in model_runtimes.values() if r.available()]
 
 
 def find_engine(model_type: Any, *, field: str = "model_type") -> ModelRuntime:
@@ -168,7 +171,7 @@ def find_engine(model_type: Any, *, field: str = "model_type") -> ModelRuntime:
             f"{field}: {UNSUPPORTED_TYPES[wanted]} are not supported by Modelworks yet; package the model "
             f"for one of the engines this installation runs ({known})."
         )
-    engine = _runtimes.get(wanted)
+    engine = model_runtimes.find(wanted)
     if engine is None:
         raise ModelTypeUnsupported(
             f"Model Type ({model_type}) not support: this installation runs {known} models", field=field

@@ -9,37 +9,44 @@ empty list when nothing does); it reads through the caller's session and must no
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from modelworks.registry import Registry
+
 UsageCheck = Callable[[Session, str], list[str]]
 
-_checks: list[UsageCheck] = []
-_lock = threading.Lock()
+usage_checks: Registry[UsageCheck] = Registry("model usage check")
+"""The checks asked before a model is deleted, by ``module.qualname`` (see ``_name_of``)."""
+
+
+def _name_of(check: UsageCheck) -> str:
+    """A function's ``module.qualname``; an object's class and id (several objects of one class may be
+    registered at once, as tests do)."""
+    qualname = getattr(check, "__qualname__", None)
+    if isinstance(qualname, str):
+        return f"{getattr(check, '__module__', '')}.{qualname}"
+    return f"{type(check).__module__}.{type(check).__qualname__}@{id(check):x}"
 
 
 def register_usage_check(check: UsageCheck) -> None:
     """Ask ``check`` before a model is deleted; registering the same function twice is a bug."""
-    with _lock:
-        if check in _checks:
-            raise ValueError(f"usage check {check!r} is already registered")
-        _checks.append(check)
+    usage_checks.register(_name_of(check), check)
 
 
 def unregister_usage_check(check: UsageCheck) -> None:
     """Stop asking ``check`` (for tests and plugins that unload); an unknown check is ignored."""
-    with _lock:
-        if check in _checks:
-            _checks.remove(check)
+    name = _name_of(check)
+    # Registry offers no removal (registrations last the process): this one hook reaches into it.
+    with usage_checks._lock:
+        if usage_checks._entries.get(name) is check:
+            del usage_checks._entries[name]
 
 
 def services_using(session: Session, model_id: str) -> list[str]:
     """Sorted ids of everything the registered checks say uses ``model_id``."""
-    with _lock:
-        checks = list(_checks)
     found: set[str] = set()
-    for check in checks:
+    for check in usage_checks.values():
         found.update(str(i) for i in check(session, model_id))
     return sorted(found)
