@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from modelworks.errors import EngineNotFound, InvalidArgument, NotImplementedYet
+from modelworks.registry import Registry
 
 
 def python_version() -> str:
@@ -128,23 +129,22 @@ class ScikitLearnEngine(TrainingEngine):
         return _package_version("scikit-learn", "sklearn")
 
 
-_engines: dict[str, TrainingEngine] = {}
+engines: Registry[TrainingEngine] = Registry("training engine")
+"""The preset engines by ``key``, filled by the ``register`` lines at the end of this module."""
 
 
 def register(engine: TrainingEngine) -> None:
-    """Add an engine; a second engine with the same key is a bug."""
-    if engine.key in _engines:
-        raise ValueError(f"a training engine {engine.key!r} is already registered")
-    _engines[engine.key] = engine
+    """Add an engine under its ``key``; a second engine with the same key is a bug."""
+    engines.register(engine.key, engine)
 
 
 def available_engines() -> list[TrainingEngine]:
     """Registered engines whose framework is installed, in registration order."""
-    return [e for e in _engines.values() if e.available()]
+    return [e for e in engines.values() if e.available()]
 
 
 def default_engine() -> TrainingEngine:
-    return _engines["python"]
+    return engines.get("python")
 
 
 def resolve_engine(raw: Any, *, field: str = "engine") -> TrainingEngine:
@@ -165,8 +165,8 @@ def resolve_engine(raw: Any, *, field: str = "engine") -> TrainingEngine:
     engine_id = raw.get("engine_id") or ""
     name = str(raw.get("engine_name") or "").lower()
     version = raw.get("engine_version") or ""
-    engines = available_engines()
-    for engine in engines:
+    offered = available_engines()
+    for engine in offered:
         if engine_id:
             if engine_id == engine.engine_id:
                 return engine
@@ -175,7 +175,7 @@ def resolve_engine(raw: Any, *, field: str = "engine") -> TrainingEngine:
     if not engine_id and not name:
         return default_engine()
     wanted = engine_id or " ".join(str(x) for x in (raw.get("engine_name"), version) if x)
-    known = ", ".join(e.engine_id for e in engines)
+    known = ", ".join(e.engine_id for e in offered)
     raise EngineNotFound(
         f"AI engine {wanted!r} is not offered by this installation; available engines: {known}",
         field=field,

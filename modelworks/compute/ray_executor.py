@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import inspect
-import logging
-import os
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelworks.compute.base import Executor, R, T
+from modelworks.compute.ray_cluster import join, leave
 
 if TYPE_CHECKING:
     from modelworks.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def _apply(fn: Callable[..., Any], *args: Any) -> Any:
@@ -25,7 +21,8 @@ def _apply(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 class RayExecutor(Executor):
-    """Runs functions as Ray tasks. Ray is imported and initialised on first use, not at import time.
+    """Runs functions as Ray tasks. Ray is joined on first use (``compute.ray_cluster.join``), not at
+    import time.
 
     With address "local" (or an empty ``ray_address``) a head is started in this process, listening on
     127.0.0.1 only, with ``settings.compute_processes`` CPUs; otherwise this process joins the cluster.
@@ -38,42 +35,15 @@ class RayExecutor(Executor):
         self.num_cpus = max(1, int(settings.compute_processes))
         self._lock = threading.Lock()
         self._ray: Any = None
-        self._owns_ray = False
         # ray.remote() exports the function each time it is called; keep one wrapper per function.
         self._remotes: dict[Callable[..., Any], Any] = {}
 
     def _get_ray(self) -> Any:
         with self._lock:
             if self._ray is None:
-                self._ray = self._init_ray()
+                # ``join`` sets up what Ray reads at import, and starts a private head for "local".
+                self._ray = join(self.address, num_cpus=self.num_cpus)
             return self._ray
-
-    def _init_ray(self) -> Any:
-        # The one place Modelworks writes the environment: Ray reads these settings only from there.
-        # No usage reports leave the machine; must be set before ray.init.
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-        local = self.address == "local"
-        if local:
-            # Ray turns a node address of 127.0.0.1 into the host's reachable IP and listens on all
-            # interfaces, unless this is off; it is read when ray is first imported.
-            if "ray" in sys.modules:
-                log.warning("ray was imported before RayExecutor: its local head may not be loopback-only")
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        import ray
-
-        if ray.is_initialized():
-            return ray
-        kwargs: dict[str, Any] = {"num_cpus": self.num_cpus, "_node_ip_address": "127.0.0.1"} if local else {}
-        ray.init(
-            address=self.address,
-            include_dashboard=False,
-            configure_logging=False,
-            ignore_reinit_error=True,
-            log_to_driver=False,
-            **kwargs,
-        )
-        self._owns_ray = True
-        return ray
 
     def _remote(self, fn: Callable[..., Any]) -> tuple[Any, tuple[Any, ...]]:
         """The Ray remote function to call for ``fn``, and the arguments to put before the item's."""
@@ -109,9 +79,10 @@ class RayExecutor(Executor):
 
     def shutdown(self) -> None:
         with self._lock:
-            ray, owned = self._ray, self._owns_ray
-            self._ray, self._owns_ray = None, False
+            joined = self._ray is not None
+            self._ray = None
             self._remotes.clear()
-        # Only the executor that started Ray in this process stops it.
-        if ray is not None and owned:
-            ray.shutdown()
+        # Each join is paired with one leave; the last one disconnects (stopping a private head) only
+        # when ``join`` made the connection.
+        if joined:
+            leave()

@@ -58,7 +58,6 @@ out of the job's directory is never followed by the server.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import functools
 import grp
@@ -67,18 +66,36 @@ import logging
 import os
 import pwd
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from modelworks.compute._identity import USER_UMASK, Identity, setpriv, user_environment
+from modelworks.compute._user_files import UserFile, read_user_file, walk_user_files
 from modelworks.errors import Forbidden
 from modelworks.settings import Settings
+
+__all__ = [
+    "AUTO",
+    "MODES",
+    "NONE",
+    "UID",
+    "USER_UMASK",
+    "Identity",
+    "Sandbox",
+    "SharedUserCodeRefused",
+    "UserFile",
+    "decide",
+    "read_user_file",
+    "sandbox_for",
+    "setpriv",
+    "user_environment",
+    "walk_user_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,74 +107,10 @@ IDENTITIES_FILE = "identities.json"
 SHARED_OWNER = "none-mode-project"
 """Key of ``identities.json`` naming the one project whose code may run in mode ``none``."""
 CHECK_TIMEOUT_SECONDS = 120.0
-USER_UMASK = 0o077
-_ENV_NAMES = (
-    "PATH", "LANG", "LANGUAGE", "TZ", "TERM",
-    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_TRUSTED_HOST",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-    "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES",
-)  # fmt: skip
-"""What user code inherits from the server's environment (plus ``LC_*``); nothing else, never
-``MODELWORKS_*``, storage or database keys."""
 
 
 class SharedUserCodeRefused(Forbidden):
     """User code of a second project would run as the server's user (no sandbox on this host)."""
-
-
-def setpriv() -> str | None:
-    """util-linux's ``setpriv`` (essential on Debian), from the system's directories only."""
-    return shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The unprivileged user a project's code runs as.
-
-    Started with ``command(argv)`` and ``popen_args()``: ``setpriv`` sets the uid and gid, clears the
-    supplementary groups and sets ``no_new_privs`` (no setuid program can give privileges back), then
-    executes ``argv``; without ``setpriv``, ``Popen``'s own ``user``/``group``/``extra_groups`` do the
-    same but ``no_new_privs``. Either way umask is 077. ``argv[0]`` must be reachable by the user
-    (``Sandbox.python``).
-    """
-
-    uid: int
-    gid: int
-
-    def command(self, argv: list[str]) -> list[str]:
-        tool = setpriv()
-        if tool is None:
-            return list(argv)
-        return [
-            tool,
-            f"--reuid={self.uid}",
-            f"--regid={self.gid}",
-            "--clear-groups",
-            "--no-new-privs",
-            "--",
-            *argv,
-        ]
-
-    def popen_args(self) -> dict[str, Any]:
-        """``subprocess.Popen`` arguments to go with ``command`` (set between fork and exec by the C
-        code of ``_posixsubprocess``: no Python runs there)."""
-        if setpriv() is not None:
-            return {"umask": USER_UMASK}
-        return {"user": self.uid, "group": self.gid, "extra_groups": [], "umask": USER_UMASK}
-
-    def argument(self) -> str:
-        """``uid:gid``, how ``training/_launcher.py`` is told."""
-        return f"{self.uid}:{self.gid}"
-
-
-def user_environment(server_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The part of the server's environment that user code may see: ``_ENV_NAMES`` and ``LC_*``.
-
-    The one place outside ``settings`` that reads ``os.environ``. Callers add ``HOME``, ``TMPDIR`` and
-    what the job or service declares.
-    """
-    source = os.environ if server_env is None else server_env
-    return {k: v for k, v in source.items() if k in _ENV_NAMES or k.startswith("LC_")}
 
 
 def _id_taken(uid: int) -> bool:
@@ -314,68 +267,6 @@ class Sandbox:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def read_user_file(path: Path, limit: int = 1 << 20) -> bytes | None:
-    """The first ``limit`` bytes of a regular file that user code wrote, or None: a link (at the last
-    component; its directory is the server's or checked by the caller) is never followed."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return f.read(limit)
-
-
-@dataclass(frozen=True)
-class UserFile:
-    relative: str
-    data: bytes | None
-    skipped: str
-    """Why ``data`` is None: a link, not a regular file, a hard link to someone else's file."""
-
-
-def walk_user_files(root: Path, owner: int | None) -> Iterator[UserFile]:
-    """Every file below ``root`` (a directory user code wrote) without following any link.
-
-    Directories are walked by file descriptor (``os.fwalk``), so swapping a directory for a link while
-    the walk runs leads nowhere; files are opened with ``O_NOFOLLOW`` below their directory's
-    descriptor. Links, sockets, devices, and files with several hard links that ``owner`` (the uid
-    the code ran as, None: unknown) does not own are reported with ``skipped`` instead of content.
-    """
-    try:
-        top = os.lstat(root)
-    except OSError:
-        return
-    if stat.S_ISLNK(top.st_mode):
-        yield UserFile(".", None, "the output directory itself is a link")
-        return
-    if not stat.S_ISDIR(top.st_mode):
-        return
-    for here, dirs, files, here_fd in os.fwalk(root, follow_symlinks=False):
-        base = Path(here).relative_to(root)
-        for name in sorted(dirs):
-            info = os.stat(name, dir_fd=here_fd, follow_symlinks=False)
-            if stat.S_ISLNK(info.st_mode):
-                yield UserFile((base / name).as_posix(), None, "a link (not followed)")
-        for name in sorted(files):
-            relative = (base / name).as_posix()
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=here_fd)
-            except OSError as exc:
-                reason = "a link (not followed)" if exc.errno == errno.ELOOP else str(exc)
-                yield UserFile(relative, None, reason)
-                continue
-            with os.fdopen(fd, "rb") as f:
-                info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode):
-                    yield UserFile(relative, None, "not a regular file")
-                elif info.st_nlink > 1 and owner is not None and info.st_uid != owner:
-                    yield UserFile(relative, None, "a hard link to a file the job does not own")
-                else:
-                    yield UserFile(relative, f.read(), "")
 
 
 # -- the decision at start -------------------------------------------------------------------------

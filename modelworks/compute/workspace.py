@@ -1,28 +1,25 @@
-"""A task's directory on the worker's host, laid out like a ModelArts training container's.
+"""A task's directory on the worker's host, handed to the unprivileged user that runs its code.
 
-    <sandbox>/jobs/<id>/              the server's, 0711 (``compute.sandbox``)
-      user-job-dir/<code dir name>/   the code directory (MA_JOB_DIR is user-job-dir, WORKSPACE the code)
-      inputs/<name>_0/                each input channel, downloaded
-      outputs/<name>_0/               each output channel, uploaded to its storage path at the end
+    <root>/                           the server's, 0711 (``compute.sandbox``)
+      user-job-dir/                   the code (downloaded by the server, then the user's)
+      inputs/ outputs/                what the code reads and writes
       pip/                            packages of the code's pip-requirements.txt (pip install --target)
-      cache/                          TMPDIR and HOME (the container's /cache)
-      logs/worker-0.log               everything the task prints, and Modelworks' own notes
+      cache/                          TMPDIR and HOME
+      <log>                           everything the task prints, and Modelworks' own notes
       exit_code, process.json         how the task ended; which process group runs it
 
-The server downloads code and inputs, then hands ``user-job-dir``, ``inputs``, ``outputs``, ``pip`` and
-``cache`` to the project's unprivileged user, which runs pip and the boot file; ``logs``, ``exit_code``
-and ``process.json`` stay the server's, so the job can neither replace them with links nor forge them
-(``MA_LOG_DIR`` is readable, not writable, by the job). Outputs are read back without following any
-link (``compute.sandbox.walk_user_files``); what is skipped is noted in the log.
+The server downloads code and inputs (``download_dir``, ``download_input``), then hands ``user-job-dir``,
+``inputs``, ``outputs``, ``pip`` and ``cache`` to the project's unprivileged user (``hand_over``), which
+runs pip (``install_requirements``) and the code; the log, ``exit_code`` and ``process.json`` stay the
+server's, so the code can neither replace them with links nor forge them. Outputs are read back
+without following any link (``compute.sandbox.walk_user_files``); what is skipped is noted in the log.
 
-The boot file gets, as the manual describes: each hyperparameter as ``--name=value``; each channel's
-local path as ``--name=<path>`` (or, with ``access_method: env``, as the environment variable ``name``);
-the ``MA_*``/``VC_*`` variables of a training container; the job's ``environments``.
+What runs there and how its command and environment are built is the caller's: a training job's
+workspace (ModelArts' training-container layout and variables) is ``training.job_workspace``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -30,14 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from modelworks.compute.sandbox import Identity, Sandbox, user_environment, walk_user_files
 from modelworks.errors import InvalidArgument, InvalidJobObsPath
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
-from modelworks.storage.paths import SYSTEM_BUCKET
-from modelworks.training.dataset_inputs import materialise_manifest
-from modelworks.training.logs import log_file, open_local_log
 
 REQUIREMENTS_FILE = "pip-requirements.txt"
 PIP_TIMEOUT_SECONDS = 30 * 60
@@ -64,15 +57,20 @@ USER_DIRS = ("user-job-dir", "inputs", "outputs", "pip", "cache")
 
 
 class Workspace:
-    def __init__(self, root: Path, sandbox: Sandbox | None = None, identity: Identity | None = None):
+    """A task's directory (see the module docstring); ``log`` is the file its output and notes go to."""
+
+    def __init__(
+        self, root: Path, log: Path, sandbox: Sandbox | None = None, identity: Identity | None = None
+    ):
         self.root = root
         self.sandbox = sandbox
         self.identity = identity
-        """Who runs the job's code (None: the server's user); set before ``prepare``."""
+        """Who runs the task's code (None: the server's user); set before the code's directories are
+        handed over."""
         self.jobs_dir = root / "user-job-dir"
         self.pip_dir = root / "pip"
         self.cache_dir = root / "cache"
-        self.log = log_file(root)
+        self.log = log
         self.exit_file = root / "exit_code"
         self.process_file = root / "process.json"
 
@@ -186,93 +184,6 @@ class Workspace:
                 f"the packages of {REQUIREMENTS_FILE}"
             )
 
-    # -- the command -------------------------------------------------------------------------------
-
-    def prepare(
-        self,
-        store: ObjectStore,
-        job: dict[str, Any],
-        *,
-        interpreter: list[str],
-        cores: int,
-        check: Callable[[], None],
-    ) -> Launch:
-        """Download code and inputs, install requirements, and build the command and its environment.
-
-        ``job`` holds ``id``, ``algorithm`` (the stored shape) and ``public_endpoint``; channel
-        ``local_dir`` values in ``job["algorithm"]`` are updated to this host's paths.
-        """
-        algorithm = job["algorithm"]
-        code = parse_obs_path(algorithm["code_dir"]).as_dir()
-        boot = parse_obs_path(algorithm["boot_file"])
-        code_local = self.jobs_dir / code.name
-        self.note(f"downloading code {code} to {code_local}")
-        # A built-in algorithm's code is in the system bucket, put there by the server when the job was
-        # created (a user's path there is refused at the request); everything else is read as the
-        # job's project may read it.
-        code_store = store.unrestricted() if code.bucket == SYSTEM_BUCKET else store
-        self.download_dir(code_store, code, code_local, check)
-        boot_local = code_local / boot.relative_to(code)
-        if not boot_local.is_file():
-            raise InvalidArgument(f"boot file {boot} is missing from the code directory", field="boot_file")
-
-        env = base_environment()
-        env.update(self._container_env(job, code_local, interpreter, cores))
-        args = [f"--{p['name']}={p['value']}" for p in algorithm["parameters"]]
-        for inputs in (True, False):
-            for channel in algorithm["inputs" if inputs else "outputs"]:
-                local = self.root / ("inputs" if inputs else "outputs") / f"{channel['name']}_0"
-                channel["local_dir"] = str(local)
-                url = channel["remote"]["obs"]["obs_url"]
-                if inputs:
-                    self.note(f"downloading input {channel['name']} from {url}")
-                    if channel["remote"].get("dataset"):
-                        value = materialise_manifest(store, url, local, check, self.note)
-                    else:
-                        value = self.download_input(store, url, local, check)
-                else:
-                    local.mkdir(parents=True, exist_ok=True)
-                    value = f"{local}/"
-                if channel.get("access_method") == "env":
-                    env[channel["name"]] = value
-                else:
-                    args.append(f"--{channel['name']}={value}")
-        env.update(algorithm.get("environments") or {})
-        self.hand_over()
-        self.install_requirements(code_local, env, check)
-        return Launch([*interpreter, str(boot_local), *args], code_local, env)
-
-    def _container_env(
-        self, job: dict[str, Any], code_local: Path, interpreter: list[str], cores: int
-    ) -> dict[str, str]:
-        logs = self.log.parent
-        python_path = os.pathsep.join(str(p) for p in (code_local, self.pip_dir))
-        env = {
-            "MA_HOME": str(self.root),
-            "MA_JOB_DIR": str(self.jobs_dir),
-            "MA_MOUNT_PATH": str(self.root),
-            "MA_LOG_DIR": str(logs),
-            "MA_SCRIPT_INTERPRETER": interpreter[0],
-            "WORKSPACE": str(code_local),
-            "MA_CURRENT_IP": "127.0.0.1",
-            "MA_NUM_GPUS": "0",
-            "MA_TASK_NAME": "worker",
-            "MA_NUM_HOSTS": "1",
-            "VC_TASK_INDEX": "0",
-            "VC_WORKER_NUM": "1",
-            "VC_WORKER_HOSTS": "localhost",
-            "MA_CURRENT_INSTANCE_NAME": f"modelarts-job-{job['id']}-worker-0",
-            "MA_APIGW_ENDPOINT": job.get("public_endpoint", ""),
-            "PYTHONUNBUFFERED": "1",
-            "TMPDIR": str(self.cache_dir),
-            "HOME": str(self.cache_dir),
-            "PYTHONPATH": python_path,
-        }
-        # Numeric libraries size their thread pools from the machine, not from the CPU affinity.
-        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[name] = str(cores)
-        return env
-
     # -- uploads -----------------------------------------------------------------------------------
 
     def upload_outputs(self, store: ObjectStore, outputs: list[tuple[Path, ObsPath]]) -> int:
@@ -294,10 +205,3 @@ class Workspace:
                 except (InvalidArgument, OSError) as exc:
                     self.note(f"output {found.relative} was not uploaded: {exc}")
         return count
-
-    def upload_log(self, store: ObjectStore, target: ObsPath) -> None:
-        # Opened as ``read_log`` opens it: a log the job's code swapped for a link is not followed.
-        fd = open_local_log(self.log)
-        if fd is not None:
-            with os.fdopen(fd, "rb") as f:
-                store.write(target, f.read())

@@ -23,7 +23,7 @@ from modelworks.errors import SourceLocationInvalid
 from modelworks.models.environments import process_environment
 from modelworks.models.runtimes import ModelRuntime
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
-from modelworks.training.logs import SYSTEM_BUCKET
+from modelworks.storage.paths import SYSTEM_BUCKET
 
 MODEL_DIR = "model"
 CONFIG_FILE = "config.json"

@@ -1,13 +1,18 @@
 """Where a new model's package comes from: an OBS directory, or the outputs of a training job.
 
 Also reads the package's ``config.json`` (overlaid by the request's ``initial_config``) for creation.
+
+Training jobs live above models (``modelworks.training``), so models finds a ``source_job_id`` through
+``source_jobs``: the training package registers its lookup under ``TRAINING_JOB_SOURCE``
+(``modelworks.training.model_sources``, imported with the ``training-job`` task's module).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelworks.errors import (
@@ -25,18 +30,40 @@ from modelworks.models.package import (
     obs_location,
     require_model_dir,
 )
+from modelworks.registry import Registry
 from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
-from modelworks.training.status import COMPLETED
-from modelworks.training.tables import TrainingJob
+
+TRAINING_JOB_SOURCE = "training-job"
+"""The ``source_jobs`` entry that ``source_job_id`` names a job of."""
 
 
-def source_job(session: Session, project_id: str, job_id: Any) -> TrainingJob | None:
+@dataclass(frozen=True)
+class SourceJob:
+    """A job of the project whose outputs may hold a model package."""
+
+    id: str
+    name: str
+    phase: str
+    """The job's phase as its API shows it (in messages)."""
+    completed: bool
+    """Whether the job ended successfully: only then is a model created from its outputs."""
+    outputs: list[str]
+    """The OBS paths of the job's output channels."""
+
+
+SourceJobLookup = Callable[[Session, str, str], SourceJob | None]
+"""``(session, project_id, job_id)`` -> the project's job with that id, or None when there is none."""
+
+source_jobs: Registry[SourceJobLookup] = Registry("model source job kind")
+"""Lookups of jobs whose outputs hold model packages, by kind; ``modelworks.training`` registers
+``TRAINING_JOB_SOURCE``."""
+
+
+def source_job(session: Session, project_id: str, job_id: Any) -> SourceJob | None:
     """The project's training job named by ``source_job_id`` (None when none is named); 400 if unknown."""
     if job_id is None or job_id == "":
         return None
-    job = session.scalar(
-        select(TrainingJob).where(TrainingJob.id == str(job_id), TrainingJob.project_id == project_id)
-    )
+    job = source_jobs.get(TRAINING_JOB_SOURCE)(session, project_id, str(job_id))
     if job is None:
         raise TrainingJobNotFound(
             f"training job {job_id!r} does not exist", field="source_job_id", http_status=400
@@ -46,7 +73,7 @@ def source_job(session: Session, project_id: str, job_id: Any) -> TrainingJob | 
 
 def package_source(
     session: Session, store: ObjectStore, project_id: str, body: dict[str, Any]
-) -> tuple[ObsPath, ObsPath, TrainingJob | None]:
+) -> tuple[ObsPath, ObsPath, SourceJob | None]:
     """(the directory the package came from, its ``model/`` directory, the training job it came from)."""
     job = source_job(session, project_id, body.get("source_job_id"))
     location = body.get("source_location")
@@ -60,14 +87,12 @@ def package_source(
             "source_job_id to use a training job's output)",
             field="source_location",
         )
-    if job.phase != COMPLETED:
+    if not job.completed:
         raise PreconditionFailed(
             f"training job {job.name!r} is {job.phase}; a model is created from a Completed job's output",
             field="source_job_id",
         )
-    outputs = [
-        parse_obs_path(c["remote"]["obs"]["obs_url"]).as_dir() for c in job.algorithm.get("outputs") or []
-    ]
+    outputs = [parse_obs_path(url).as_dir() for url in job.outputs]
     for output in outputs:
         store.authorize(output, field="source_job_id")
         found = find_model_dir(store, output)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.compute.engines import resolve_engine
 from modelworks.compute.flavors import find_flavor
+from modelworks.compute.ray_cluster import compute_backend
 from modelworks.compute.sandbox import sandbox_for
 from modelworks.db import now_ms
 from modelworks.errors import (
@@ -69,7 +70,7 @@ def channel_dir(sandbox_root: Path, job_id: str, name: str, *, inputs: bool) -> 
 
 
 def ray_submission_id(job: TrainingJob) -> str | None:
-    """The Ray Jobs submission that runs the job, once one was submitted (``ray_jobs``)."""
+    """The Ray Jobs submission that runs the job, once one was submitted (``runners.ray``)."""
     runtime: dict[str, Any] = (job.spec or {}).get("runtime") or {}
     return runtime.get("ray_submission_id")
 
@@ -272,7 +273,7 @@ def create_training_job(
         select(TrainingJob.id).where(TrainingJob.project_id == principal.project_id, TrainingJob.name == name)
     ):
         raise DuplicateTrainingJobName(f"Duplicate training job (name {name}).")
-    spec = _spec(settings.home, store, body.get("spec"), executor="ray" if settings.ray_address else "local")
+    spec = _spec(settings.home, store, body.get("spec"), executor=compute_backend(settings))
     algorithm, engine_key = _algorithm(session, store, principal.project_id, body.get("algorithm"))
     spec["runtime"]["engine"] = engine_key
     job_id = str(uuid.uuid4())

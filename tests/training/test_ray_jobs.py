@@ -38,8 +38,8 @@ from huaweicloudsdkmodelarts.v1 import (
 )
 
 from modelworks.settings import Settings
-from modelworks.training.ray_jobs import jobs_api_address
-from modelworks.training.ray_logs import LogRouter, RayLogTail
+from modelworks.training.runners.ray import jobs_api_address
+from modelworks.training.runners.ray_logs import LogRouter, RayLogTail
 from tests.conftest import LiveServer, free_port, run_server, wait_for
 from tests.training._jobs import (
     ASSETS,

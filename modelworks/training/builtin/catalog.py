@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.compute.engines import available_engines, default_engine
+from modelworks.registry import DuplicateName, Registry
 from modelworks.storage import ObjectStore, ObsPath
+from modelworks.storage.paths import SYSTEM_BUCKET
 from modelworks.training import params
 from modelworks.training.builtin.object_detection import DETECTOR
-from modelworks.training.logs import SYSTEM_BUCKET
 from modelworks.training.tables import Algorithm
 
 BUILTIN_SOURCE = "algos"
@@ -165,28 +166,29 @@ class BuiltinAlgorithm:
         )
 
 
-_builtins: dict[str, BuiltinAlgorithm] = {}
+builtin_catalog: Registry[BuiltinAlgorithm] = Registry("built-in algorithm")
+"""The built-ins by ``key``, filled by the ``register`` lines at the end of this module."""
 
 
 def register(algorithm: BuiltinAlgorithm) -> None:
-    """Add a built-in; a second one with the same key or name is a bug."""
-    if algorithm.key in _builtins or any(b.name == algorithm.name for b in _builtins.values()):
-        raise ValueError(f"a built-in algorithm {algorithm.key!r} ({algorithm.name}) is already registered")
-    _builtins[algorithm.key] = algorithm
+    """Add a built-in under its key; a second one with the same key or name is a bug."""
+    if is_builtin_name(algorithm.name):
+        raise DuplicateName(f"a built-in algorithm named {algorithm.name!r} is already registered")
+    builtin_catalog.register(algorithm.key, algorithm)
 
 
 def builtin_algorithms() -> list[BuiltinAlgorithm]:
     """Every built-in, in registration order."""
-    return list(_builtins.values())
+    return builtin_catalog.values()
 
 
 def find_builtin(algorithm_id: str) -> BuiltinAlgorithm | None:
     """The built-in with this id, or None for any other id."""
-    return next((b for b in _builtins.values() if b.id == algorithm_id), None)
+    return next((b for b in builtin_catalog.values() if b.id == algorithm_id), None)
 
 
 def is_builtin_name(name: str) -> bool:
-    return any(b.name == name for b in _builtins.values())
+    return any(b.name == name for b in builtin_catalog.values())
 
 
 def builtin_algorithm(store: ObjectStore, project_id: str, algorithm_id: str) -> Algorithm | None:

@@ -1,12 +1,13 @@
-"""Training jobs on a Ray cluster (``settings.ray_address``), run through the Ray Jobs API.
+"""Training jobs on a Ray cluster (``settings.ray_address``: the ``ray`` compute backend), run through
+the Ray Jobs API.
 
 The worker that claims a job's task prepares the job directory as for a local job (code, inputs,
-requirements: ``JobRunner._prepare``), writes the driver's spec there and submits
+requirements: ``runners.base.JobRunner._prepare``), writes the driver's spec there and submits
 ``python -I _ray_driver.py <spec>`` under the submission id ``modelworks-<job id>``, which it records in
 the job (``spec.runtime.ray_submission_id``). It then polls the job's status, follows its log into the
-task logs (``ray_logs``) and copies them to storage like a local job's, and stops it with ``stop_job`` on
-terminate or ``auto_stop``. A worker that stops leaves the Ray job running; the next worker re-adopts
-it by its submission id, whichever host it runs on.
+task logs (``runners.ray_logs``) and copies them to storage like a local job's, and stops it with
+``stop_job`` on terminate or ``auto_stop``. A worker that stops leaves the Ray job running; the next
+worker re-adopts it by its submission id, whichever host it runs on.
 
 Phases: Creating while preparing; Pending/Queuing while Ray waits for resources (PENDING); Running;
 Completed (SUCCEEDED), Failed (FAILED) or Terminated (STOPPED). ``node_count`` workers each reserve the
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.compute.processes import LAUNCHER, TERMINATE_GRACE_SECONDS
+from modelworks.compute.ray_cluster import prepare_environment
 from modelworks.compute.workspace import Launch, base_environment
 from modelworks.db import now_ms
 from modelworks.jobs import TaskContext, WorkerDied
@@ -41,7 +43,8 @@ from modelworks.jobs.context import STOP_CANCEL, STOP_SHUTDOWN, TaskCancelled
 from modelworks.settings import Settings
 from modelworks.training.job_views import task_names
 from modelworks.training.logs import log_file, log_object, log_store
-from modelworks.training.ray_logs import POLL_LOG_MAX_CHARS, LogRouter, RayLogTail
+from modelworks.training.runners.base import LOG_UPLOAD_INTERVAL_SECONDS, JobRunner, describe_exit
+from modelworks.training.runners.ray_logs import POLL_LOG_MAX_CHARS, LogRouter, RayLogTail
 from modelworks.training.status import (
     COMPLETED,
     FAILED,
@@ -53,7 +56,6 @@ from modelworks.training.status import (
     TERMINATED,
 )
 from modelworks.training.tables import TrainingJob
-from modelworks.training.task import LOG_UPLOAD_INTERVAL_SECONDS, JobRunner, _describe_exit
 from modelworks.training.training_jobs import ray_submission_id
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,7 @@ class RayJobRunner(JobRunner):
     @property
     def client(self) -> Any:
         if self._client is None:
+            prepare_environment(self.ctx.settings.ray_address)  # what Ray reads when first imported
             from ray.job_submission import JobSubmissionClient
 
             self._client = JobSubmissionClient(self.address)
@@ -266,7 +269,7 @@ class RayJobRunner(JobRunner):
                 now = time.monotonic()
                 if now >= next_upload:
                     next_upload = now + LOG_UPLOAD_INTERVAL_SECONDS
-                    self._upload_log(job)
+                    self.upload_log(job)
                 self.ctx.check_cancelled()
                 time.sleep(POLL_SECONDS)
         except TaskCancelled as exc:
@@ -278,7 +281,7 @@ class RayJobRunner(JobRunner):
                 self.workspace.note(
                     f"the worker is stopping; the Ray job {sid} keeps running and the next worker adopts it"
                 )
-                self._upload_log(job)
+                self.upload_log(job)
             raise
         finally:
             if tail is not None:
@@ -315,7 +318,7 @@ class RayJobRunner(JobRunner):
                 reason = (info.message or "no reason given").strip().splitlines()[0]
                 phase, secondary, message = FAILED, FAILED, f"Ray could not run the job: {reason}"
             else:
-                phase, secondary, message = _describe_exit(code)
+                phase, secondary, message = describe_exit(code)
         first_failure = (router.workers_ended or {}).get("first_failure")
         if first_failure and message:
             message = f"{first_failure}: {message}"
@@ -337,7 +340,7 @@ class RayJobRunner(JobRunner):
         statuses = []
         for task, status in (ended.get("exit_codes") or {}).items():
             code = exit_code(status)
-            message = _describe_exit(code)[2]
+            message = describe_exit(code)[2]
             if code != 0 and first_failure and task != first_failure:
                 message = f"stopped after {first_failure} failed"
             statuses.append({"task": task, "exit_code": code, "message": message})
@@ -367,7 +370,7 @@ class RayJobRunner(JobRunner):
         code = exit_code(info.driver_exit_code) if info is not None else None
         return self._finalize(job, phase, phase, code, message)
 
-    def _upload_log(self, job: TrainingJob) -> None:
+    def upload_log(self, job: TrainingJob) -> None:
         for task in task_names(job):
             path = log_file(self.workspace.root, task)
             try:

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelworks.training._ray_driver import WORKERS_ENDED
 from modelworks.training.logs import log_file
+from modelworks.training.runners._ray_driver import WORKERS_ENDED
 
 log = logging.getLogger(__name__)
 

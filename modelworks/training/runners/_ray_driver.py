@@ -1,4 +1,4 @@
-"""Entrypoint of a training job submitted to Ray Jobs; see ``modelworks.training.ray_jobs``.
+"""Entrypoint of a training job submitted to Ray Jobs; see ``modelworks.training.runners.ray``.
 
     python -I _ray_driver.py SPEC_JSON
 
@@ -19,7 +19,8 @@ them when Ray stops the job (SIGTERM to this process). The last line is ``WORKER
 the exit statuses as JSON; the exit status is 0 when every worker exited 0, else the first failure's.
 
 A worker's command runs in its actor's process group: if the actor dies (this driver was killed), Ray
-kills the group and nothing is left behind. Standard library, psutil and ray only; run as a file.
+kills the group and nothing is left behind. Run as a file with the server's interpreter: it joins the
+cluster through ``modelworks.compute.ray_cluster`` and needs nothing else of Modelworks'.
 """
 
 import contextlib
@@ -35,6 +36,8 @@ import time
 from typing import Any
 
 import psutil
+
+from modelworks.compute.ray_cluster import join, leave
 
 WORKERS_ENDED = "[Modelworks] workers ended: "
 POLL_SECONDS = 0.2
@@ -178,9 +181,15 @@ class Driver:
                 raise SystemExit(_status(-signal.SIGTERM))
 
     def run(self) -> int:
-        import ray
+        # The driver runs inside the cluster (Ray Jobs sets RAY_ADDRESS); ``configure_logging``: Ray's own
+        # INFO lines would land in the job's log.
+        ray = join("auto", logging_level=logging.WARNING, configure_logging=True)
+        try:
+            return self._run(ray)
+        finally:
+            leave()
 
-        ray.init(logging_level=logging.WARNING, log_to_driver=False)
+    def _run(self, ray: Any) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         remote: Any = ray.remote(WorkerProcess).options(
             num_cpus=self.spec["num_cpus"], scheduling_strategy="SPREAD", max_restarts=0
