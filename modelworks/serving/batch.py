@@ -31,7 +31,7 @@ from modelworks.storage import ObjectStore, ObsPath, parse_obs_path
 from modelworks.storage.ownership import BucketOwnership
 
 if TYPE_CHECKING:
-    from modelworks.serving.keeper import SupervisorContext
+    from modelworks.serving.keepers.base import SupervisorContext
 
 REQUEST_TIMEOUT_SECONDS = 60.0
 CHECK_SECONDS = 0.5

@@ -68,7 +68,7 @@ def check_description(raw: Any) -> str:
     return raw
 
 
-def _integer(raw: Any, field: str, *, low: int, high: int | None = None) -> int:
+def integer_field(raw: Any, field: str, *, low: int, high: int | None = None) -> int:
     """An integer, also as the numeric strings the reference's examples send (``"weight": "70"``)."""
     if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
         raw = int(raw)
@@ -162,11 +162,11 @@ def config_entry(session: Session, project_id: str, raw: Any, infer_type: str, f
     if spec.specification == specs.CUSTOM:
         entry["custom_spec"] = specs.custom_spec(raw.get("custom_spec"), f"{field}.custom_spec")[0]
     entry["cpu"], entry["memory_bytes"] = spec.cpu, spec.memory_bytes
-    entry["instance_count"] = _integer(
+    entry["instance_count"] = integer_field(
         raw.get("instance_count", 1), f"{field}.instance_count", low=1, high=MAX_INSTANCES
     )
     entry["envs"] = _envs(raw.get("envs"), f"{field}.envs")
-    entry["deploy_timeout_in_seconds"] = _integer(
+    entry["deploy_timeout_in_seconds"] = integer_field(
         raw.get("deploy_timeout_in_seconds", DEFAULT_DEPLOY_TIMEOUT_SECONDS),
         f"{field}.deploy_timeout_in_seconds",
         low=1,
@@ -178,7 +178,7 @@ def config_entry(session: Session, project_id: str, raw: Any, infer_type: str, f
     if infer_type == REAL_TIME:
         if raw.get("weight") is None:
             raise required(f"{field}.weight")
-        entry["weight"] = _integer(raw["weight"], f"{field}.weight", low=0, high=100)
+        entry["weight"] = integer_field(raw["weight"], f"{field}.weight", low=0, high=100)
     else:
         entry.update(_batch_fields(raw, snapshot, field))
     entry["revision"] = revision(entry)
@@ -245,7 +245,7 @@ def schedule(raw: Any, infer_type: str) -> list[dict[str, Any]]:
     unit = str(item.get("time_unit") or "").upper()
     if unit not in SCHEDULE_UNITS:
         raise InvalidArgument("must be DAYS, HOURS or MINUTES", field="schedule[0].time_unit")
-    duration = _integer(item.get("duration"), "schedule[0].duration", low=1)
+    duration = integer_field(item.get("duration"), "schedule[0].duration", low=1)
     return [{"type": "stop", "time_unit": unit, "duration": duration}]
 
 

@@ -38,8 +38,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -51,6 +50,7 @@ from modelworks.db import Database
 from modelworks.db.base import new_short_id
 from modelworks.errors import ApiNotFound, BackendUnavailable, GatewayForwardingError
 from modelworks.serving._http import HttpPool, UpstreamError, UpstreamTimeout
+from modelworks.serving._routes import ModelRoute, ServiceRoute, declared_apis, instance_address
 from modelworks.serving.status import (
     INSTANCE_RUNNING,
     REAL_TIME,
@@ -76,31 +76,6 @@ INSTANCE_HEADER = "X-Modelworks-Instance"
 """Names the instance that answered (a Modelworks extension, for tracing and balancing checks)."""
 QUOTED_CHARACTERS = 200
 """How much of a non-JSON error body the envelope quotes."""
-
-
-@dataclass
-class _ModelRoute:
-    model_id: str
-    weight: int
-    apis: list[tuple[str, str]]
-    """(url, METHOD) pairs the model declares; empty: any method on /."""
-    addresses: list[str]
-    instances: dict[str, str] = field(default_factory=dict)
-    """Instance id by address."""
-
-    def serves(self, path: str, method: str) -> bool:
-        if not self.apis:
-            return path == "/"
-        return any(url == path and m in (method, "") for url, m in self.apis)
-
-
-@dataclass
-class _ServiceRoute:
-    project_id: str
-    name: str
-    status: str
-    models: list[_ModelRoute]
-    loaded: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -142,21 +117,6 @@ def enveloped(status_code: int, headers: Mapping[str, str], content: bytes) -> A
     )
 
 
-def instance_address(base_url: str | None, port: int | None) -> str | None:
-    """Where an instance answers: its ``base_url``, else its loopback port (None: it has neither)."""
-    if base_url:
-        return base_url
-    return f"http://127.0.0.1:{port}" if port is not None else None
-
-
-def _apis(entry: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        ("/" + str(api.get("url") or "/").strip("/"), str(api.get("method") or "POST").upper())
-        for api in entry.get("apis") or []
-        if isinstance(api, dict)
-    ]
-
-
 class Gateway:
     """One per API process (see the module docstring)."""
 
@@ -164,7 +124,7 @@ class Gateway:
         self.db = db
         self.host = hostname()
         self.writer = f"{self.host[:32]}:{new_short_id(12)}"
-        self._routes: dict[str, _ServiceRoute] = {}
+        self._routes: dict[str, ServiceRoute] = {}
         self._current: dict[str, dict[str, int]] = defaultdict(dict)
         self._rr: dict[tuple[str, str], int] = defaultdict(int)
         self._in_flight: dict[str, int] = defaultdict(int)
@@ -174,7 +134,7 @@ class Gateway:
 
     # -- routing ---------------------------------------------------------------------------------------
 
-    def _load(self, service_id: str) -> _ServiceRoute | None:
+    def _load(self, service_id: str) -> ServiceRoute | None:
         with self.db.session(readonly=True) as s:
             service = s.get(InferenceService, service_id)
             if service is None:
@@ -203,10 +163,10 @@ class Gateway:
                     # Replicas behind one Serve proxy share its address: one target, named by its first row.
                     addresses[model_id].setdefault(address, instance_id)
             models = [
-                _ModelRoute(
+                ModelRoute(
                     e["model_id"],
                     int(e.get("weight", 100)),
-                    _apis(e),
+                    declared_apis(e),
                     sorted(addresses.get(e["model_id"], {})),
                     addresses.get(e["model_id"], {}),
                 )
@@ -214,9 +174,9 @@ class Gateway:
             ]
             if service.infer_type != REAL_TIME:
                 models = []
-            return _ServiceRoute(service.project_id, service.name, service.status, models)
+            return ServiceRoute(service.project_id, service.name, service.status, models)
 
-    def route(self, service_id: str, *, fresh: bool = False) -> _ServiceRoute | None:
+    def route(self, service_id: str, *, fresh: bool = False) -> ServiceRoute | None:
         cached = self._routes.get(service_id)
         if cached is not None and not fresh and time.monotonic() - cached.loaded < ROUTE_TTL_SECONDS:
             return cached
@@ -227,14 +187,14 @@ class Gateway:
             self._routes[service_id] = loaded
         return loaded
 
-    async def _route(self, service_id: str, *, fresh: bool = False) -> _ServiceRoute | None:
+    async def _route(self, service_id: str, *, fresh: bool = False) -> ServiceRoute | None:
         """``route`` for the event loop: a cached route at once, a database load in the thread pool."""
         cached = self._routes.get(service_id)
         if cached is not None and not fresh and time.monotonic() - cached.loaded < ROUTE_TTL_SECONDS:
             return cached
         return await anyio.to_thread.run_sync(functools.partial(self.route, service_id, fresh=True))
 
-    def _pick_model(self, service_id: str, candidates: list[_ModelRoute]) -> _ModelRoute:
+    def _pick_model(self, service_id: str, candidates: list[ModelRoute]) -> ModelRoute:
         """Smooth weighted round-robin (nginx's): exact shares over each cycle of the weights' sum."""
         weights = [max(0, m.weight) for m in candidates]
         if not any(weights):
@@ -247,7 +207,7 @@ class Gateway:
             current[best.model_id] -= sum(weights)
             return best
 
-    def _pick_address(self, service_id: str, model: _ModelRoute, exclude: set[str]) -> str | None:
+    def _pick_address(self, service_id: str, model: ModelRoute, exclude: set[str]) -> str | None:
         addresses = [a for a in model.addresses if a not in exclude]
         if not addresses:
             return None

@@ -247,7 +247,7 @@ def update_property(session: Session, project_id: str, service_id: str, body: di
                 f"Model {change.get('model_id')} under service {service_id} does not exist.",
                 field=f"{field}.model_id",
             )
-        entry["instance_count"] = configs._integer(
+        entry["instance_count"] = configs.integer_field(
             change.get("changed_value"), f"{field}.changed_value", low=1, high=configs.MAX_INSTANCES
         )
     update_time = _apply_config(session, service, config)

@@ -1,13 +1,15 @@
 """What ``create_app`` wires for services: the supervisor of this host's instances and the gateway, and
-with a Ray address the connection to Ray Serve that the supervisor deploys real-time services with."""
+the keeper backend (``keepers.backends``, chosen by ``compute_backend``) that the supervisor keeps
+services with: local model-server processes, or with a Ray address Ray Serve for real-time services."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from modelworks.compute.ray_cluster import compute_backend
 from modelworks.db import Database
 from modelworks.serving.gateway import Gateway
-from modelworks.serving.ray_serve import RayServe
+from modelworks.serving.keepers import backends
 from modelworks.serving.supervisor import ServiceSupervisor
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore
@@ -17,8 +19,8 @@ class ServicePlane:
     """The ``ServiceSupervisor`` (starts, watches, stops instances) and the ``Gateway`` (routes calls)."""
 
     def __init__(self, db: Database, store: ObjectStore, settings: Settings):
-        self.ray_serve = RayServe(settings) if settings.ray_address else None
-        self.supervisor = ServiceSupervisor(db, store, settings, self.ray_serve)
+        self.keepers = backends.get(compute_backend(settings))(settings)
+        self.supervisor = ServiceSupervisor(db, store, settings, self.keepers)
         self.gateway = Gateway(db)
 
     def start(self) -> Callable[[], None]:
@@ -29,8 +31,7 @@ class ServicePlane:
         def stop() -> None:
             for each in stops:
                 each()
-            if self.ray_serve is not None:
-                self.ray_serve.close()
+            self.keepers.close()
 
         return stop
 

@@ -9,11 +9,12 @@ Ray CPUs; the entry's ``envs`` (and the model server's own variables) are the re
 ``env_vars``. A configuration change of a model deploys a new application beside the old one (the
 revision is part of the name and route); scaling redeploys the same application, which Serve rolls.
 
-Modelworks joins the cluster as a Ray driver from the server process, on first use. If Serve is not
+Modelworks joins the cluster as a Ray driver from the server process, on first use, through
+``modelworks.compute.ray_cluster.join`` (left again by ``RayServe.close``). If Serve is not
 running yet it is started with its proxy on the head node only, on 127.0.0.1 and a free port; a Serve
 that already runs keeps its own HTTP options, and its proxy's address is read from it. The gateway
 sends calls to ``base_url`` (the proxy's URL and the route). Serve applications outlive the server
-that deployed them; the next one finds them again by name (``ray_keeper``).
+that deployed them; the next one finds them again by name (``keepers.ray``).
 
 Batch services keep running as local model servers. Like Ray training jobs, replicas need
 ``MODELWORKS_HOME`` at the same path on every Ray node and the server's Python environment
@@ -25,16 +26,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import re
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from modelworks.compute import ray_cluster
 from modelworks.errors import ModelworksError
 from modelworks.serving.instances import STOP_GRACE_SECONDS
 from modelworks.serving.ray_replica import LOAD_FAILED, ModelReplica
@@ -47,10 +47,8 @@ APP_PREFIX = "modelworks-"
 DEPLOYMENT = "model"
 STATUS_TTL_SECONDS = 0.25
 """Keepers poll often; they share one look at Serve's status per this interval."""
-PROBE_TIMEOUT_SECONDS = 5.0
 MAX_ONGOING_REQUESTS = 2
 """Per replica: one request is inferred while the next one's body is read (inference is serialised)."""
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _WILDCARD = ("", "0.0.0.0", "::")
 _CAUSE = re.compile(re.escape(LOAD_FAILED) + r"(.+)$", re.MULTILINE)
 
@@ -99,25 +97,6 @@ def replica_environment(entry: dict[str, Any], spec: Spec, model_dir: Path) -> d
     return env
 
 
-def _host_of(address: str) -> str:
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    if hostport.startswith("["):
-        return hostport[1:].split("]", 1)[0]
-    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
-
-
-def _probe(address: str) -> None:
-    """Refuse at once an address where nothing listens: ``ray.init`` would wait for it forever."""
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto", "local", a bare host: left to Ray
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_SECONDS).close()
-    except OSError as exc:
-        raise RayServeError(f"nothing answers at the Ray address {address} ({exc})") from exc
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -129,24 +108,13 @@ class RayServe:
 
     def __init__(self, settings: Settings):
         self.address = settings.ray_address
-        host = _host_of(self.address)
-        self._loopback = host in _LOOPBACK or host == "local"
         self._lock = threading.RLock()
-        self._ray: Any = None
-        self._owns_ray = False
+        self._joined = False
         self._proxy = ""
         self._statuses: dict[str, AppState] = {}
         self._statuses_at = 0.0
-        # Ray reads these when first imported (see RayExecutor): no usage reports, and a loopback head
-        # stays on 127.0.0.1 instead of being reached at the host's address.
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-        if self._loopback:
-            # (Ray's own variable: already "0", ray was imported as a loopback head needs.)
-            if "ray" in sys.modules and os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
-                log.warning(
-                    "ray was imported before Ray Serve was set up: a loopback head may not be reached"
-                )
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        # What Ray reads when first imported, set before anything imports it (see ray_cluster).
+        ray_cluster.prepare_environment(self.address)
 
     # -- connection ------------------------------------------------------------------------------------
 
@@ -156,21 +124,12 @@ class RayServe:
             if self._proxy:
                 return self._proxy
             try:
-                import ray
                 from ray import serve
                 from ray.serve.context import _get_global_client
 
-                if not ray.is_initialized():
-                    _probe(self.address)
-                    ray.init(
-                        address=self.address,
-                        include_dashboard=False,
-                        configure_logging=False,
-                        log_to_driver=False,
-                        ignore_reinit_error=True,
-                    )
-                    self._owns_ray = True
-                self._ray = ray
+                if not self._joined:
+                    ray_cluster.join(self.address)
+                    self._joined = True
                 client = _get_global_client(raise_if_no_controller_running=False)
                 if client is None:
                     serve.start(
@@ -181,8 +140,8 @@ class RayServe:
                 if client is None:
                     raise RuntimeError("Serve did not start")
                 config = client.http_config
-            except RayServeError:
-                raise
+            except ray_cluster.RayUnavailable as exc:
+                raise RayServeError(str(exc)) from exc
             except ImportError as exc:
                 raise RayServeError(
                     f"Ray Serve is not installed ({exc}); install modelworks[ray] to deploy services on Ray"
@@ -193,8 +152,8 @@ class RayServe:
                 ) from exc
             host = str(config.host or "")
             if host in _WILDCARD:
-                host = _host_of(self.address)  # a proxy on every interface: reach the head's
-            if host in _LOOPBACK or host in ("auto", "local"):
+                host = ray_cluster.host_of(self.address)  # a proxy on every interface: reach the head's
+            if ray_cluster.is_loopback(host) or host == "auto":
                 host = "127.0.0.1"
             if ":" in host:
                 host = f"[{host}]"
@@ -203,12 +162,12 @@ class RayServe:
             return self._proxy
 
     def close(self) -> None:
-        """Leave the cluster (the applications keep running); only if this object joined it."""
+        """Leave the cluster (the applications keep running): release this object's ``join``, which
+        disconnects only if that join made the connection."""
         with self._lock:
-            ray, owned = self._ray, self._owns_ray
-            self._ray, self._owns_ray, self._proxy = None, False, ""
-        if ray is not None and owned:
-            ray.shutdown()
+            joined, self._joined, self._proxy = self._joined, False, ""
+        if joined:
+            ray_cluster.leave()
 
     # -- applications ----------------------------------------------------------------------------------
 

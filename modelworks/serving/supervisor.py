@@ -7,8 +7,9 @@ service that has none yet). The lease is renewed by the service's keeper; it is 
 supervisor stops (released at shutdown), when its beat is older than ``LEASE_STALE_SECONDS``, or at
 once when the supervisor's process on this host is gone. Several servers may share one database.
 
-With a Ray address (``ray_serve``), real-time services are kept by a ``RayServiceKeeper`` (their
-models are Ray Serve applications); batch services still run local model servers.
+Each claimed service gets its keeper from the supervisor's ``KeeperBackend`` (``keepers``): the local
+one runs model-server processes on this host; with a Ray address, real-time services are kept as
+Ray Serve applications (batch services still run local model servers).
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ from sqlalchemy import or_, select, update
 from modelworks.compute.processes import hostname
 from modelworks.db import Database
 from modelworks.db.base import new_short_id, now_ms
-from modelworks.serving.keeper import ServiceKeeper, SupervisorContext
-from modelworks.serving.ray_keeper import RayServiceKeeper
-from modelworks.serving.ray_serve import RayServe
-from modelworks.serving.status import REAL_TIME, SUPERVISED
+from modelworks.serving.keepers.base import KeeperBackend, SupervisorContext
+from modelworks.serving.status import SUPERVISED
 from modelworks.serving.tables import InferenceService
 from modelworks.settings import Settings
 from modelworks.storage import ObjectStore
@@ -53,14 +52,13 @@ def _dead_here(supervisor_id: str, host: str) -> bool:
 
 
 class ServiceSupervisor:
-    """Claims services for this host and keeps one ``ServiceKeeper`` thread per claimed service."""
+    """Claims services for this host and keeps one keeper thread per claimed service."""
 
-    def __init__(
-        self, db: Database, store: ObjectStore, settings: Settings, ray_serve: RayServe | None = None
-    ):
+    def __init__(self, db: Database, store: ObjectStore, settings: Settings, backend: KeeperBackend):
         host = hostname()
         self.ctx = SupervisorContext(db, store, settings, supervisor_id_for(host), host, threading.Event())
-        self.ray_serve = ray_serve
+        self.backend = backend
+        """Makes the keepers (``keepers.backends``' entry for this server's compute backend)."""
         self.keepers: dict[str, threading.Thread] = {}
         self._wake = threading.Event()
 
@@ -107,23 +105,12 @@ class ServiceSupervisor:
                 del self.keepers[service_id]
         for service_id in self.claim():
             if service_id not in self.keepers:
-                keeper = self._keeper(service_id)
+                keeper = self.backend.keeper(self.ctx, service_id)
                 thread = threading.Thread(
                     target=keeper.run, name=f"service-keeper-{service_id[:8]}", daemon=True
                 )
                 self.keepers[service_id] = thread
                 thread.start()
-
-    def _keeper(self, service_id: str) -> ServiceKeeper:
-        """A Ray Serve keeper for a real-time service when this server has a Ray address."""
-        if self.ray_serve is not None:
-            with self.ctx.db.session(readonly=True) as s:
-                infer_type = s.scalar(
-                    select(InferenceService.infer_type).where(InferenceService.id == service_id)
-                )
-            if infer_type == REAL_TIME:
-                return RayServiceKeeper(self.ctx, service_id, self.ray_serve)
-        return ServiceKeeper(self.ctx, service_id)
 
     def claim(self) -> list[str]:
         """Ids of the supervised services this supervisor holds after claiming the free ones."""

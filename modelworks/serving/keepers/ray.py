@@ -1,7 +1,8 @@
 """Keeping a real-time service's models deployed as Ray Serve applications (see ``ray_serve``).
 
-``RayServiceKeeper`` is the ``ServiceKeeper`` of a server with a Ray address: the same loop, lease,
-statuses, events and update logs, with Serve applications in place of model-server processes.
+``RayServiceKeeper`` is the keeper of real-time services on a server with a Ray address: the loop,
+lease, statuses, events and update logs of ``keepers.base``, with Serve applications in place of the
+model-server processes of ``keepers.local`` (which still keeps batch services on such a server).
 
 * **instances**: one ``ServiceInstance`` row per replica slot of a model (``instance_count`` rows), all
   with the application's ``base_url``; the first *n* rows are ``running`` when Serve reports *n* running
@@ -30,23 +31,26 @@ from sqlalchemy import select
 
 from modelworks.db.base import new_short_id, now_ms
 from modelworks.errors import ModelworksError
-from modelworks.serving import events, instances
-from modelworks.serving.keeper import (
-    MAX_RESTART_DELAY_SECONDS,
+from modelworks.serving import instances
+from modelworks.serving.keepers.base import (
+    KeeperBackend,
     ServiceKeeper,
     SupervisorContext,
-    _label,
-    _spec,
+    entry_label,
+    entry_spec,
+    retry_delay,
 )
+from modelworks.serving.keepers.local import LocalServiceKeeper
 from modelworks.serving.ray_serve import AppState, RayServe, RayServeError, app_name, load_failure
 from modelworks.serving.status import (
     DEPLOYING,
     INSTANCE_FAILED,
     INSTANCE_RUNNING,
     INSTANCE_STARTING,
-    UPDATE_FAIL,
+    REAL_TIME,
 )
 from modelworks.serving.tables import InferenceService, ServiceInstance
+from modelworks.settings import Settings
 
 UNREACHABLE_RETRY_SECONDS = 2.0
 DEPLOY_FAILED = "DEPLOY_FAILED"
@@ -70,6 +74,8 @@ class RayServiceKeeper(ServiceKeeper):
     # -- reconciling -----------------------------------------------------------------------------------
 
     def step(self) -> bool:
+        """``ServiceKeeper.step``; while Serve does not answer (e.g. stopping while the cluster is
+        down), the next step waits a while."""
         try:
             return super().step()
         except RayServeError as exc:  # e.g. stopping while the cluster is down: try again in a while
@@ -77,7 +83,7 @@ class RayServiceKeeper(ServiceKeeper):
             self.ctx.shutdown.wait(UNREACHABLE_RETRY_SECONDS)
             return False
 
-    def _reconcile(self, service: InferenceService, rows: list[ServiceInstance]) -> None:
+    def reconcile(self, service: InferenceService, rows: list[ServiceInstance]) -> None:
         try:
             apps = self.serve.applications(self.service_id)
         except RayServeError as exc:
@@ -85,14 +91,14 @@ class RayServiceKeeper(ServiceKeeper):
             return
         if self._unreachable:
             self._unreachable = False
-            self._event("Ray Serve answers again")
+            self.event("Ray Serve answers again")
         entries = {e["revision"]: e for e in service.config}
         wanted = {(e["revision"], slot) for e in service.config for slot in range(e["instance_count"])}
         for revision, entry in entries.items():
             mine = [r for r in rows if r.revision == revision]
             if self._follow(service, entry, apps.get(app_name(self.service_id, revision)), mine) is not None:
                 return  # the service failed or an update was rolled back: look again from the top
-        rows = self._rows()
+        rows = self.instance_rows()
         current = [r for r in rows if (r.revision, r.slot) in wanted]
         ready = [r for r in current if r.status == INSTANCE_RUNNING]
         names = {app_name(self.service_id, revision) for revision in entries}
@@ -106,10 +112,10 @@ class RayServiceKeeper(ServiceKeeper):
             self.serve.delete(retire_apps)
             for name in retire_apps:
                 self.deployed.pop(name, None)
-                self._event(f"Serve application {name} deleted (no longer in the configuration)")
-        self._forget(retire_rows)
+                self.event(f"Serve application {name} deleted (no longer in the configuration)")
+        self.forget(retire_rows)
         retiring = len(retire_apps) < len(stale_apps) or len(retire_rows) < len(stale_rows)
-        self._settle(service, current, ready, wanted, retiring)
+        self.settle(service, current, ready, wanted, retiring)
 
     def _follow(
         self,
@@ -120,7 +126,7 @@ class RayServiceKeeper(ServiceKeeper):
     ) -> str | None:
         """Keep one model's application as its entry says; returns a word when the service itself changed."""
         name = app_name(self.service_id, entry["revision"])
-        label = _label(entry)
+        label = entry_label(entry)
         count = int(entry["instance_count"])
         if state is None:
             if name in self.retry_at:
@@ -128,18 +134,18 @@ class RayServiceKeeper(ServiceKeeper):
                     return None
                 del self.retry_at[name]
             elif name in self.deployed or any(r.ready_at for r in rows):
-                self._event(f"{label} Serve application {name} is gone; deploying it again", abnormal=True)
+                self.event(f"{label} Serve application {name} is gone; deploying it again", abnormal=True)
             return self._deploy(service, entry, rows, restart=True)
         if state.status == DELETING:
             return None
         if name not in self.deployed:
             self.deployed[name] = state.running if state.status == "RUNNING" else count
-            self._event(f"{label} Serve application {name} re-adopted after a server restart")
+            self.event(f"{label} Serve application {name} re-adopted after a server restart")
         if state.status == DEPLOY_FAILED:
             cause = load_failure(state.message) or _last_line(state.message) or "the deployment failed"
             return self._failed(service, entry, rows, cause)
         if self.deployed[name] != count:
-            self._event(f"{label} scaling Serve application {name} to {count} replicas")
+            self.event(f"{label} scaling Serve application {name} to {count} replicas")
             return self._deploy(service, entry, rows, restart=False)
         self._sync_rows(entry, rows, state)
         waiting = [r for r in rows if r.status != INSTANCE_RUNNING and r.started_at]
@@ -155,36 +161,29 @@ class RayServiceKeeper(ServiceKeeper):
     ) -> str | None:
         """Deploy the model's application: afresh (``restart``: its rows wait for new replicas), or with
         another number of replicas (Serve rolls it; the running rows keep serving)."""
-        label = _label(entry)
+        label = entry_label(entry)
         name = app_name(self.service_id, entry["revision"])
         model_dir = instances.package_dir(self.home, self.service_id, entry["model_id"])
         try:
             if not model_dir.is_dir():
-                self._event(f"{label} preparing environment")
+                self.event(f"{label} preparing environment")
                 copied = instances.fetch_package(self.ctx.store, entry["package"], model_dir)
-                self._event(f"{label} prepare environment success ({copied} files)")
+                self.event(f"{label} prepare environment success ({copied} files)")
             base_url = self.serve.base_url(self.service_id, entry)
             self._place_rows(entry, rows, base_url, restart=restart)
-            self.serve.deploy(self.service_id, entry, _spec(entry), model_dir)
+            self.serve.deploy(self.service_id, entry, entry_spec(entry), model_dir)
         except (ModelworksError, OSError) as exc:
             cause = exc.message if isinstance(exc, ModelworksError) else str(exc)
             return self._failed(
-                service, entry, self._rows(entry["revision"]), f"it cannot be deployed: {cause}"
+                service, entry, self.instance_rows(entry["revision"]), f"it cannot be deployed: {cause}"
             )
         self.deployed[name] = int(entry["instance_count"])
         count = entry["instance_count"]
         replicas = "1 replica" if count == 1 else f"{count} replicas"
-        self._event(f"{label} deploying Serve application {name} with {replicas} at {base_url}")
+        self.event(f"{label} deploying Serve application {name} with {replicas} at {base_url}")
         return None
 
     # -- rows ------------------------------------------------------------------------------------------
-
-    def _rows(self, revision: str | None = None) -> list[ServiceInstance]:
-        with self.ctx.db.session(readonly=True) as s:
-            query = select(ServiceInstance).where(ServiceInstance.service_id == self.service_id)
-            if revision is not None:
-                query = query.where(ServiceInstance.revision == revision)
-            return list(s.scalars(query))
 
     def _place_rows(
         self, entry: dict[str, Any], rows: list[ServiceInstance], base_url: str, *, restart: bool
@@ -223,7 +222,7 @@ class RayServiceKeeper(ServiceKeeper):
         if any(slot not in by_slot for slot in range(count)):
             self._place_rows(entry, [r for r in rows if r.slot < count], base_url, restart=False)
             return
-        label, name = _label(entry), app_name(self.service_id, entry["revision"])
+        label, name = entry_label(entry), app_name(self.service_id, entry["revision"])
         down = []
         for slot in range(count):
             row = by_slot[slot]
@@ -233,28 +232,19 @@ class RayServiceKeeper(ServiceKeeper):
             values: dict[str, Any] = {"status": status, "base_url": base_url}
             if status == INSTANCE_RUNNING:
                 values.update(message="", ready_at=row.ready_at or now_ms())
-                self._event(f"{label} instance {row.id} is running (a replica of Serve application {name})")
+                self.event(f"{label} instance {row.id} is running (a replica of Serve application {name})")
             elif row.status == INSTANCE_RUNNING:
                 # The deploy timeout counts from now: Serve replaces the replica.
                 values.update(message="Ray Serve is restarting the replica", started_at=now_ms())
                 down.append(row.id)
-            self._update_instance(row.id, **values)
+            self.update_instance(row.id, **values)
             row.status, row.base_url = status, base_url
         if running == count:
             self.app_failures.pop(name, None)
         if down:
-            self._event(
+            self.event(
                 f"{label} instances {', '.join(down)} stopped running; Ray Serve restarts them", abnormal=True
             )
-
-    def _forget(self, rows: list[ServiceInstance]) -> None:
-        if not rows:
-            return
-        with self.ctx.db.session() as s:
-            for row in rows:
-                found = s.get(ServiceInstance, row.id)
-                if found is not None:
-                    s.delete(found)
 
     # -- failures --------------------------------------------------------------------------------------
 
@@ -263,49 +253,44 @@ class RayServiceKeeper(ServiceKeeper):
     ) -> str | None:
         """A model's application cannot run: fail the deployment, roll the update back, or retry later."""
         name = app_name(self.service_id, entry["revision"])
-        message = f"{_label(entry)} failed to start Serve application {name}: {cause}"
+        message = f"{entry_label(entry)} failed to start Serve application {name}: {cause}"
         previous = service.previous_config
         if previous is not None and entry["revision"] not in {e["revision"] for e in previous}:
             self._delete_apps([name])
-            self._forget(rows)
-            with self.ctx.db.session() as s:
-                current = s.get(InferenceService, self.service_id, with_for_update=True)
-                if current is not None:
-                    current.config, current.previous_config = previous, None
-                    events.close_updates(s, self.service_id, UPDATE_FAIL)
-                    events.record(s, self.service_id, f"{message}; the update is rolled back", abnormal=True)
+            self.forget(rows)
+            self.roll_back(previous, message)
             return "rolled back"
         if service.status == DEPLOYING and not any(r.ready_at for r in rows):
-            self._fail_deployment(message)
+            self._end_deployment(message)
             return "failed"
         failures = self.app_failures.get(name, 0) + 1
         self.app_failures[name] = failures
-        delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** (failures - 1))
+        delay = retry_delay(failures)
         self.retry_at[name] = time.monotonic() + delay
         self._delete_apps([name])
         for row in rows:
-            self._update_instance(row.id, status=INSTANCE_FAILED, message=cause)
-        self._event(f"{message}; retrying in {delay:g} s", abnormal=True)
+            self.update_instance(row.id, status=INSTANCE_FAILED, message=cause)
+        self.event(f"{message}; retrying in {delay:g} s", abnormal=True)
         return None
 
-    def _fail_deployment(self, message: str, *, reachable: bool = True) -> None:
+    def _end_deployment(self, message: str, *, reachable: bool = True) -> None:
         if reachable:
-            self._stop_all(self._rows())
+            self.stop_all(self.instance_rows())
         else:
-            self._forget(self._rows())
-        self._mark_deployment_failed(message)
+            self.forget(self.instance_rows())
+        self.fail_deployment(message)
 
     def _cannot_reach(self, service: InferenceService, exc: RayServeError) -> None:
         """Serve does not answer: a deployment that has not started fails; a running service waits."""
         if service.status == DEPLOYING and not self.deployed:
-            self._fail_deployment(f"the service cannot be deployed: {exc.message}", reachable=False)
+            self._end_deployment(f"the service cannot be deployed: {exc.message}", reachable=False)
             return
         self._note_unreachable(exc)
 
     def _note_unreachable(self, exc: RayServeError) -> None:
         if not self._unreachable:
             self._unreachable = True
-            self._event(f"{exc.message}; retrying", abnormal=True)
+            self.event(f"{exc.message}; retrying", abnormal=True)
 
     # -- stopping --------------------------------------------------------------------------------------
 
@@ -314,16 +299,38 @@ class RayServiceKeeper(ServiceKeeper):
         for name in names:
             self.deployed.pop(name, None)
 
-    def _stop_all(self, rows: list[ServiceInstance]) -> None:
+    def stop_all(self, rows: list[ServiceInstance]) -> None:
         """Delete the service's applications (all of them: also any deployed before its rows were
         written), then its rows."""
         self._delete_apps(sorted(self.serve.applications(self.service_id)))
-        self._forget(rows)
+        self.forget(rows)
 
-    def _kill_known(self) -> None:
+    def kill_known(self) -> None:
         self._delete_apps(sorted(self.serve.applications(self.service_id)))
 
 
 def _last_line(message: str) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     return lines[-1][:500] if lines else ""
+
+
+class RayKeeperBackend(KeeperBackend):
+    """Real-time services as Ray Serve applications (``RayServiceKeeper``) on the cluster at
+    ``settings.ray_address``, through one ``RayServe`` connection; batch services as model-server
+    processes of this host (``LocalServiceKeeper``)."""
+
+    def __init__(self, settings: Settings):
+        self.serve = RayServe(settings)
+
+    def keeper(self, ctx: SupervisorContext, service_id: str) -> ServiceKeeper:
+        with ctx.db.session(readonly=True) as s:
+            infer_type = s.scalar(
+                select(InferenceService.infer_type).where(InferenceService.id == service_id)
+            )
+        if infer_type == REAL_TIME:
+            return RayServiceKeeper(ctx, service_id, self.serve)
+        return LocalServiceKeeper(ctx, service_id)
+
+    def close(self) -> None:
+        """Leave the cluster (the Serve applications keep running)."""
+        self.serve.close()
