@@ -1,5 +1,5 @@
 """Feature extraction on the executor: a batch is split over its processes (or Ray workers), and the
-task is checked for a stop request while they work.
+task is checked for a stop request while they work; and the embedder of a dataset type.
 
 Embedders pickle without their loaded runtime; each executor process keeps the embedders it loaded
 (by class and options), so the model is loaded once per process, not once per batch.
@@ -15,7 +15,11 @@ from typing import Any
 import numpy as np
 
 from modelworks.compute import Executor
+from modelworks.data.constants import TEXT_CLASSIFICATION
+from modelworks.jobs import TaskContext
+from modelworks.ml.features import FeatureCache, ImageEmbedder
 from modelworks.ml.features.base import Embedder
+from modelworks.ml.features.text import TextEmbedder
 from modelworks.ml.pipeline import embed_variant
 
 _loaded: dict[tuple[str, str], Embedder] = {}
@@ -66,3 +70,17 @@ class ExecutorCompute:
                 future.cancel()
             raise
         return {name: np.vstack([r[name] for r in results]) for name in results[0]}
+
+
+def embedders(ctx: TaskContext, dataset_type: int) -> tuple[Any, FeatureCache, int]:
+    """The embedder of ``dataset_type``'s samples, the feature cache, and how many executor calls a
+    batch is spread over."""
+    home = ctx.settings.home
+    cache = FeatureCache(home / "cache" / "features")
+    cpus = int(ctx.executor.resources().get("cpus", 1)) if ctx.executor is not None else 1
+    parts = max(1, min(cpus, int(getattr(ctx.settings, "compute_processes", 2) or 1)))
+    if dataset_type == TEXT_CLASSIFICATION:
+        embedder: Any = TextEmbedder(num_threads=1 if parts > 1 else None)
+    else:
+        embedder = ImageEmbedder(home / "cache" / "models", intra_op_num_threads=1 if parts > 1 else None)
+    return embedder, cache, parts

@@ -10,7 +10,6 @@ unchanged.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -18,77 +17,53 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelworks.data.constants import (
-    IMAGE_CLASSIFICATION,
-    OBJECT_DETECTION,
-    STATUS_AUTO,
-    STATUS_MANUAL,
-    TEXT_CLASSIFICATION,
-)
-from modelworks.data.tables import Dataset, Sample, SampleLabel
+from modelworks.data.constants import STATUS_AUTO, STATUS_MANUAL
+from modelworks.data.tables import Dataset, Sample
 from modelworks.db import now_ms
-from modelworks.errors import (
-    InvalidArgument,
-    InvalidTaskParameter,
-    NotImplementedYet,
-    SampleNotFound,
-    TaskAlreadyRunning,
-    TaskNotFound,
-    UnsupportedDatasetOperation,
-)
+from modelworks.errors import SampleNotFound, TaskAlreadyRunning, TaskNotFound
 from modelworks.iam.service import Principal
+from modelworks.intelligence._requests import check_labels, parse_confidence_scope
+from modelworks.intelligence.base import (
+    AUTO_DEPLOY,
+    AUTO_GROUPING,
+    AUTO_LABEL,
+    INTELLIGENT_TASK_KIND,
+    PRE_LABEL,
+    TaskRequest,
+)
+from modelworks.intelligence.kinds import task_kinds
 from modelworks.jobs import Task, TaskStatus, request_cancel, submit
-from modelworks.ml.errors import NotEnoughLabels
-from modelworks.ml.estimators import MIN_LABELS, MIN_SAMPLES_PER_LABEL
 from modelworks.ml.hard_examples import HARD_REASONS
-from modelworks.serving.configs import service_config
-from modelworks.serving.status import REAL_TIME
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
 
-INTELLIGENT_TASK_KIND = "intelligent-task"
-AUTO_LABEL, PRE_LABEL, AUTO_GROUPING, AUTO_DEPLOY = "auto-label", "pre-label", "auto-grouping", "auto-deploy"
-TASK_TYPES = {AUTO_LABEL: 0, PRE_LABEL: 1, AUTO_GROUPING: 2, AUTO_DEPLOY: 3}
+__all__ = [
+    "AUTO_DEPLOY",
+    "AUTO_GROUPING",
+    "AUTO_LABEL",
+    "INTELLIGENT_TASK_KIND",
+    "PRE_LABEL",
+    "check_labels",
+    "create_task",
+    "get_task",
+    "hard_details",
+    "list_tasks",
+    "parse_confidence_scope",
+    "status_code",
+    "stop_task",
+    "task_view",
+    "task_views",
+]
+
+TASK_TYPES = {name: kind.type_number for name, kind in task_kinds.items()}
 """task_type -> the integer ``type`` of a RunningTask (the seed's legacy body sends ``"type": 2``)."""
 TYPE_NAMES = {number: name for name, number in TASK_TYPES.items()}
 
 # RunningTask.status
 QUEUING, INITIALIZING, RUNNING, FAILED, SUCCEEDED, STOPPING, STOPPED = -1, 0, 1, 2, 3, 4, 5
 
-AUTO_LABEL_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION, TEXT_CLASSIFICATION)
-GROUPING_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION)
 SUCCESS_CODE = "ModelArts.4996"
 """``code`` of a task that succeeded (seeds 000/001): an outcome, not an error."""
-
-_SCOPE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+)\s*$")
-_GROUPING_FLAGS = ("ambiguity", "image_brightness", "image_colorfulness")
-_LABELING_DATASETS = "image classification, object detection and text classification"
-
-
-def _invalid(message: str, field: str) -> InvalidArgument:
-    return InvalidTaskParameter(message, field=field)
-
-
-def _unsupported(task: str, types: str) -> InvalidArgument:
-    return UnsupportedDatasetOperation(f"{task} supports {types} datasets", field="task_type")
-
-
-def parse_confidence_scope(value: Any) -> tuple[float, float] | None:
-    """(low, high) of a ``confidence_scope``; the request model refused malformed ones already, the
-    checks here guard callers that did not come through it."""
-    if value in (None, ""):
-        return None
-    match = _SCOPE.match(str(value))
-    if match is None:
-        raise _invalid(
-            "must be two numbers from 0 to 1 separated by '-', e.g. 0.10-0.90", "config.confidence_scope"
-        )
-    low, high = float(match.group(1)), float(match.group(2))
-    if not 0 <= low <= high <= 1:
-        raise _invalid(
-            "must be two numbers from 0 to 1, the first not above the second", "config.confidence_scope"
-        )
-    return low, high
 
 
 def _task_type(body: dict[str, Any]) -> str:
@@ -99,38 +74,6 @@ def _task_type(body: dict[str, Any]) -> str:
     if body.get("type") is not None:
         return TYPE_NAMES[int(body["type"])]
     return AUTO_LABEL
-
-
-def _label_counts(session: Session, dataset: Dataset) -> dict[str, int]:
-    """Human-labeled samples per label (auto labels waiting for confirmation do not teach)."""
-    rows = session.execute(
-        select(SampleLabel.name, func.count(SampleLabel.sample_id.distinct()))
-        .join(Sample, Sample.id == SampleLabel.sample_id)
-        .where(
-            SampleLabel.dataset_id == dataset.id,
-            SampleLabel.annotated_by != "auto",
-            Sample.status == STATUS_MANUAL,
-        )
-        .group_by(SampleLabel.name)
-    )
-    return {name: int(count) for name, count in rows}
-
-
-def check_labels(session: Session, dataset: Dataset) -> dict[str, int]:
-    """Fail fast, before anything is queued, when the human labels are too few to learn from."""
-    counts = _label_counts(session, dataset)
-    if len(counts) < MIN_LABELS:
-        raise NotEnoughLabels(
-            f"auto labeling needs at least {MIN_LABELS} labels with {MIN_SAMPLES_PER_LABEL} labeled samples "
-            f"each; the dataset has {len(counts)} label(s) in use"
-        )
-    few = sorted(name for name, n in counts.items() if n < MIN_SAMPLES_PER_LABEL)
-    if few:
-        raise NotEnoughLabels(
-            f"auto labeling needs at least {MIN_SAMPLES_PER_LABEL} labeled samples per label; too few for: "
-            + ", ".join(few)
-        )
-    return counts
 
 
 def _running(session: Session, dataset: Dataset, task_type: str) -> Task | None:
@@ -166,6 +109,7 @@ def create_task(
     ``multi_node_training``: training jobs may use more than one node (the Ray executor is set up),
     so auto-deploy can honour ``worker_server_num`` above 1."""
     task_type = _task_type(body)
+    kind = task_kinds.get(task_type)
     config = dict(body.get("config") or {})
     name = config.get("name") or body.get("task_name")
     for key in OUTPUT_PATH_FIELDS:
@@ -186,75 +130,17 @@ def create_task(
             )
 
     payload: dict[str, Any] = {"dataset_id": dataset.id, "task_type": task_type, "sample_ids": sample_ids}
-    if task_type == AUTO_LABEL:
-        if dataset.dataset_type not in AUTO_LABEL_TYPES:
-            raise _unsupported("auto labeling", _LABELING_DATASETS)
-        algorithm = config.get("algorithm_type") or "fast"
-        config["algorithm_type"] = algorithm
-        scope = parse_confidence_scope(config.get("confidence_scope"))
-        collect = bool(body.get("collect_key_sample"))
-        config["collect_sample"] = config.get("collect_sample") is not False
-        config["collect_rule"] = config.get("collect_rule") or "all"
-        config["stop_time"] = config.get("stop_time") or 15
-        check_labels(session, dataset)
-        payload.update(algorithm=algorithm, collect_key_sample=collect, confidence_scope=scope)
-    elif task_type == PRE_LABEL:
-        from modelworks.intelligence.deployment import inference_configs, require_model_for
-
-        if dataset.dataset_type not in AUTO_LABEL_TYPES:
-            raise _unsupported("pre-labeling", _LABELING_DATASETS)
-        model_id = body.get("model_id") or config.get("model_id")
-        require_model_for(session, dataset.project_id, model_id, dataset)
-        body = {**body, "model_id": model_id}
-        entries = inference_configs(config.get("inf_config_list"), str(model_id))
-        try:
-            service_config(session, dataset.project_id, entries, REAL_TIME)
-        except InvalidArgument as exc:
-            field = exc.field or "config"
-            message = exc.message.removeprefix(f"{field}: ")
-            raise _invalid(message, field.replace("config", "config.inf_config_list", 1)) from exc
-    elif task_type == AUTO_DEPLOY:
-        from modelworks.intelligence.deployment import builtin_for
-
-        algorithm = builtin_for(dataset.dataset_type)
-        if algorithm is None:
-            raise _unsupported("one-click deployment", _LABELING_DATASETS)
-        if not algorithm.available():
-            raise NotImplementedYet(
-                f"the built-in algorithm {algorithm.name} needs packages this installation lacks "
-                "(install the ml extra)"
-            )
-        if (config.get("worker_server_num") or 0) > 1 and not multi_node_training:
-            # Refused now rather than by the training job the task would create an hour later.
-            raise NotImplementedYet(
-                "training on more than one node needs the Ray executor: set MODELWORKS_RAY_ADDRESS to a "
-                "Ray cluster, or use 1",
-                field="config.worker_server_num",
-            )
-        check_labels(session, dataset)
-        payload["dataset_type"] = dataset.dataset_type
-    else:
-        if dataset.dataset_type not in GROUPING_TYPES:
-            raise _unsupported("auto grouping", "image")
-        config["n_clusters"] = config.get("n_clusters") or 10
-        for flag in _GROUPING_FLAGS:
-            config[flag] = bool(config.get(flag))
-        result_type = config.get("result_type")
-        if result_type is None:
-            result_type = body.get("export_type")  # the seed's legacy grouping body
-        result_type = 1 if result_type is None else int(result_type)
-        config["result_type"] = result_type
-        prop = config.get("property")
-        if result_type == 1 and (not prop or not prop.strip() or prop.startswith("@modelarts:")):
-            raise _invalid(
-                "is required to save groups to samples (a sample attribute name)", "config.property"
-            )
-        payload.update(
-            n_clusters=config["n_clusters"],
-            measures=[flag for flag in _GROUPING_FLAGS if config[flag]],
-            result_type=result_type,
-            property=prop,
-        )
+    request = TaskRequest(
+        session=session,
+        store=store,
+        dataset=dataset,
+        body=body,
+        config=config,
+        payload=payload,
+        model_id=body.get("model_id"),
+        multi_node_training=multi_node_training,
+    )
+    kind.prepare(request)
     running = _running(session, dataset, task_type)
     if running is not None:
         raise TaskAlreadyRunning(
@@ -262,7 +148,7 @@ def create_task(
         )
     payload["config"] = config
     payload["name"] = name or f"{task_type}-{now_ms()}"
-    payload["model_id"] = body.get("model_id")
+    payload["model_id"] = request.model_id
     if principal is not None:
         payload["principal"] = asdict(principal)
     return submit(
@@ -291,7 +177,9 @@ def list_tasks(
 ) -> tuple[int, list[Task], bool]:
     """Tasks of a dataset, newest first; without ``type`` the auto-labeling ones (active learning and
     pre-labeling), as 16.1.64 says. Also whether a one-click deployment is running."""
-    types = [task_type] if task_type else [AUTO_LABEL, PRE_LABEL]
+    types = (
+        [task_type] if task_type else [name for name, kind in task_kinds.items() if kind.listed_by_default]
+    )
     query = _query(dataset).where(Task.resource_type.in_([f"dataset:{t}" for t in types]))
     rows = list(session.scalars(query.order_by(Task.created_at.desc(), Task.id.desc())))
     if task_name:
@@ -364,6 +252,7 @@ def task_view(
     ``result_type`` (0: storage, 1: sample attributes), 0 for the other types."""
     payload, result = task.payload or {}, dict(task.result or {})
     task_type, config = payload.get("task_type", AUTO_LABEL), payload.get("config") or {}
+    kind = task_kinds.find(task_type)
     counts = counts if counts is not None else _counts(session, dataset)
     status = status_code(task)
     end = task.finished_at or now_ms()
@@ -380,8 +269,8 @@ def task_view(
         "resource_id": task.resource_id,
         "task_id": task.id,
         "task_name": payload.get("name"),
-        "type": TASK_TYPES.get(task_type, 0),
-        "export_type": int(config.get("result_type") or 0) if task_type == AUTO_GROUPING else 0,
+        "type": kind.type_number if kind is not None else 0,
+        "export_type": kind.export_type(config) if kind is not None else 0,
         "create_time": _time(task.created_at),
         "status": status,
         "progress": round(float(task.progress or 0.0), 2),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from modelworks.data.constants import IMAGE_CLASSIFICATION
-from modelworks.intelligence.deployment import builtin_for
+from modelworks.intelligence.kinds.auto_deploy import builtin_for
 from tests._client import SignedClient
 from tests.conftest import LiveServer, run_server, wait_for
 from tests.data._assets import image_bytes, write_classification_folder
