@@ -182,6 +182,7 @@ class ServiceKeeper(ABC):
         return self.done(service)
 
     def _beat(self) -> None:
+        """Renew the lease every ``LEASE_BEAT_SECONDS``; ``LeaseLost`` once another supervisor holds it."""
         if time.monotonic() - self._last_beat < LEASE_BEAT_SECONDS:
             return
         with self.ctx.db.session() as s:
@@ -198,6 +199,7 @@ class ServiceKeeper(ABC):
         self._last_beat = time.monotonic()
 
     def _delete(self, rows: list[ServiceInstance]) -> None:
+        """A ``deleting`` service: stop its instances, then remove its files and its row."""
         self.stop_all(rows)
         # Files first: a keeper that dies here finds the row again and finishes the deletion.
         shutil.rmtree(instances.service_dir(self.home, self.service_id), ignore_errors=True)
