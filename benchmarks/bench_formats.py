@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from modelworks.formats import Annotation, ItemError, Record, exporter, importer  # noqa: E402
 from modelworks.storage import LocalObjectStore, ObsPath  # noqa: E402
-from modelworks.transfer.records import publish_output  # noqa: E402
+from modelworks.transfer.staging import publish_output  # noqa: E402
 
 TARGET_PER_S = 10_000.0
 LABELS = ["car", "person", "bicycle"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 IMAGE_CLASSIFICATION = 0
 OBJECT_DETECTION = 1
 IMAGE_SEGMENTATION = 3
@@ -78,3 +80,12 @@ STATUS_UNLABELED = "UN_ANNOTATION"
 STATUS_MANUAL = "MANUAL_ANNOTATION"
 STATUS_AUTO = "AUTO_ANNOTATION"
 STATE_TO_STATUS = {STATE_LABELED: STATUS_MANUAL, STATE_UNLABELED: STATUS_UNLABELED, STATE_AUTO: STATUS_AUTO}
+
+
+def status_for(annotated_by: Iterable[str]) -> str:
+    """The status of a sample whose labels were made by these annotators ("human" or "auto"): one
+    human label makes it manually labeled, only auto labels leave it to be confirmed."""
+    by = set(annotated_by)
+    if by - {"auto"}:
+        return STATUS_MANUAL
+    return STATUS_AUTO if by else STATUS_UNLABELED

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from modelworks.data.statuses import refresh_status
 from modelworks.data.tables import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.errors import (
     InvalidArgument,
@@ -241,8 +242,6 @@ def delete_label(
     )
     session.delete(label)
     session.flush()
-    from modelworks.data.samples import refresh_status
-
     refresh_status(session, affected)
     return removed
 

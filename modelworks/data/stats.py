@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from modelworks.data import labels as label_service
 from modelworks.data.constants import STATE_TO_STATUS, STATUS_AUTO, STATUS_MANUAL, STATUS_UNLABELED
 from modelworks.data.datasets import inner_paths
-from modelworks.data.samples import status_counts
 from modelworks.data.search import state_filter
+from modelworks.data.statuses import status_counts
 from modelworks.data.tables import Dataset, Sample
 
 

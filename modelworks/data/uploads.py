@@ -14,7 +14,8 @@ from modelworks.data.constants import SAMPLE_TEXT, sample_type_for
 from modelworks.data.datasets import inner_paths
 from modelworks.data.indexing import IndexedSample, UnreadableFile, index_file
 from modelworks.data.ingest import insert_samples
-from modelworks.data.samples import apply_metadata, build_labels, known_labels, refresh_status
+from modelworks.data.sample_labels import apply_metadata, build_labels, known_labels
+from modelworks.data.statuses import refresh_status
 from modelworks.data.tables import Dataset, Sample, SampleLabel
 from modelworks.db import now_ms
 from modelworks.errors import (

@@ -2,7 +2,8 @@
 
 imports / import_task / manifest_import   import requests (4.4) and the task that indexes files or a manifest
 exports / export_task                     export requests (4.3) and the task that writes a format
-versions                                  dataset versions (4.5): publish a manifest, materialise it
+versions / publishing                     dataset versions (4.5): the service and the "publish" task's work
 sync                                      dataset sync (4.2): pick up files added to the input path
-records                                   samples read as format records, and a publish-by-rename helper
+records / record_samples                  samples read as format records, and records made sample rows
+steps / staging                           what records pass through on the way out, and the final move
 """

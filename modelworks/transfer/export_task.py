@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from modelworks.data import search
+from modelworks.data.constants import STATE_LABELED, STATE_UNLABELED
 from modelworks.data.datasets import STATUS_CREATING, STATUS_NORMAL, inner_paths
 from modelworks.data.ingest import ensure_labels
 from modelworks.data.labels import default_label_type, label_view, list_labels
@@ -29,24 +31,18 @@ from modelworks.transfer.exports import (
     UNLABELED,
     export_filters,
 )
-from modelworks.transfer.records import (
+from modelworks.transfer.publishing import publish_version
+from modelworks.transfer.record_samples import (
     BadRecord,
     RecordSample,
-    UsageSplit,
-    clear_hard,
-    count_samples,
     insert_record_samples,
-    iter_records,
-    labeled,
-    mapped,
-    parse_ratio,
     placeholder_labels,
-    publish_output,
-    record_matches,
     sample_from_record,
-    state_matches,
 )
-from modelworks.transfer.versions import create_version, publish_version
+from modelworks.transfer.records import count_samples, iter_records
+from modelworks.transfer.staging import publish_output
+from modelworks.transfer.steps import UsageSplit, clear_hard, labeled, mapped, parse_ratio
+from modelworks.transfer.versions import create_version
 
 BATCH = 500
 PROGRESS_EVERY = 200
@@ -132,22 +128,18 @@ def _version_records(ctx: TaskContext, dataset: Dataset) -> Iterator[Record]:
     payload = ctx.payload
     params = payload["export_params"]
     wanted_ids = set(params.get("samples") or [])
-    conditions = params.get("search_conditions") or []
+    # The same selection as ``export_filters`` makes in SQL, as tests of the records.
+    of_type = search.state_test(
+        {LABELED: STATE_LABELED, UNLABELED: STATE_UNLABELED}.get(payload["export_type"])
+    )
+    in_state = search.state_test(params.get("sample_state") or None)
+    matching = search.any_of_test(params.get("search_conditions") or [], "export_params.search_conditions")
     path = parse_obs_path(payload["manifest_path"])
     for item in importer("manifest").read(ctx.store, path, dataset_type=dataset.dataset_type, options={}):
         if isinstance(item, ItemError):
             continue
-        if payload["export_type"] == LABELED and not state_matches(item, "__ALL__"):
-            continue
-        if payload["export_type"] == UNLABELED and not state_matches(item, "__NONE__"):
-            continue
-        if not state_matches(item, params.get("sample_state") or None):
-            continue
-        if wanted_ids and item.id not in wanted_ids:
-            continue
-        if conditions and not any(record_matches(item, c) for c in conditions):
-            continue
-        yield item
+        if of_type(item) and in_state(item) and (not wanted_ids or item.id in wanted_ids) and matching(item):
+            yield item
 
 
 class _Progress:

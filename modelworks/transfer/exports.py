@@ -29,7 +29,7 @@ from modelworks.formats import exporter
 from modelworks.jobs import Task, submit
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
-from modelworks.transfer.records import check_record_conditions, parse_ratio
+from modelworks.transfer.steps import parse_ratio
 from modelworks.transfer.versions import version_for_export
 
 EXPORT_KIND = "export"
@@ -134,7 +134,7 @@ def create_export_task(session: Session, store: ObjectStore, dataset: Dataset, b
     manifest_path = None
     if version_id is not None:
         version = version_for_export(session, dataset.project_id, dataset.id, str(version_id))
-        check_record_conditions(conditions, "export_params.search_conditions")
+        search.check_testable(conditions, "export_params.search_conditions")
         manifest_path = version.manifest_path
     payload: dict[str, Any] = {
         "dataset_id": dataset.id,

@@ -10,13 +10,14 @@ from sqlalchemy import delete, select
 from modelworks.data.datasets import IMPORT_KIND, STATUS_CREATING, STATUS_NORMAL
 from modelworks.data.indexing import IndexedSample, UnreadableFile, index_file, wanted
 from modelworks.data.ingest import ensure_labels, insert_samples
-from modelworks.data.samples import status_counts
+from modelworks.data.statuses import status_counts
 from modelworks.data.tables import Dataset, DatasetLabel, Sample, SampleLabel
 from modelworks.errors import DatasetNotFound, ObsPathNotFound
 from modelworks.jobs import TaskContext, TaskHandler, register
 from modelworks.storage import ObjectInfo, parse_obs_path
 from modelworks.transfer.manifest_import import run_annotated_import
-from modelworks.transfer.records import count_samples, labeled
+from modelworks.transfer.records import count_samples
+from modelworks.transfer.steps import labeled
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -23,13 +23,18 @@ from modelworks.data.datasets import STATUS_CREATING, STATUS_NORMAL
 from modelworks.data.indexing import IndexedSample, UnreadableFile, index_file, wanted
 from modelworks.data.ingest import ensure_labels, insert_samples
 from modelworks.data.labels import default_label_type
-from modelworks.data.samples import status_counts
+from modelworks.data.statuses import status_counts
 from modelworks.data.tables import Dataset, DatasetLabel
 from modelworks.errors import DatasetNotFound, InvalidArgument, ObsPathNotFound
 from modelworks.formats import Importer, ItemError, Record, detect_format, importer
 from modelworks.jobs import TaskContext
 from modelworks.storage import ObjectInfo, ObsPath, parse_obs_path
-from modelworks.transfer.records import BadRecord, RecordSample, insert_record_samples, sample_from_record
+from modelworks.transfer.record_samples import (
+    BadRecord,
+    RecordSample,
+    insert_record_samples,
+    sample_from_record,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 500

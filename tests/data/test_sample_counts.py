@@ -21,17 +21,14 @@ from modelworks.data.constants import STATE_TO_STATUS
 from modelworks.data.indexing import IndexedSample
 from modelworks.data.ingest import insert_samples
 from modelworks.data.labels import add_labels, delete_labels
-from modelworks.data.samples import (
-    compact_status_deltas,
-    list_samples,
-    sample_id_for,
-    status_counts,
-    update_sample_labels,
-)
+from modelworks.data.sample_labels import update_sample_labels
+from modelworks.data.samples import list_samples, sample_id_for
 from modelworks.data.stats import dataset_stats
+from modelworks.data.statuses import compact_status_deltas, status_counts
 from modelworks.data.tables import Dataset, Sample
 from modelworks.db import Database
-from modelworks.transfer.records import count_samples, iter_records, labeled
+from modelworks.transfer.records import count_samples, iter_records
+from modelworks.transfer.steps import labeled
 
 STATES = (None, *STATE_TO_STATUS)
 

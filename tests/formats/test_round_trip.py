@@ -9,7 +9,7 @@ import pytest
 
 from modelworks.formats import exporter, importer
 from modelworks.storage import ObjectStore, ObsPath
-from modelworks.transfer.records import publish_output
+from modelworks.transfer.staging import publish_output
 from tests.formats import _datasets as ds
 from tests.formats._datasets import Canonical
 
