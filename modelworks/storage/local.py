@@ -13,18 +13,30 @@ offers no atomic write or symlink containment anyway.
 from __future__ import annotations
 
 import builtins
-import errno
 import functools
 import os
 import shutil
 import stat as stat_module
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
 from modelworks.errors import Conflict, InvalidPath
+from modelworks.storage._local_fs import (
+    COPY_CHUNK,
+    DIR_FLAGS,
+    FILE_MODE,
+    TMP_PREFIX,
+    WRITE_ATTEMPTS,
+    clear_directory,
+    create_at,
+    has_objects,
+    make_temp,
+    makedirs,
+    read_at,
+    scan,
+)
 from modelworks.storage.base import (
     ObjectInfo,
     ObjectStore,
@@ -34,25 +46,6 @@ from modelworks.storage.base import (
     require_file_path,
 )
 from modelworks.storage.paths import ObsPath, validate_bucket
-
-_COPY_CHUNK = 4 * 1024 * 1024
-
-# Temporary files of in-flight atomic writes live next to their target under this prefix; listings
-# skip them so a reader never sees a half-written object.
-TMP_PREFIX = ".mwtmp-"
-# Objects are written readable by the group and others like files made with the usual umask 022;
-# mkstemp alone would leave them 0600.
-_FILE_MODE = 0o644
-_WRITE_ATTEMPTS = 3
-# read_many and write_many open files relative to a directory descriptor, so that a directory's path is
-# resolved (and checked to stay in its bucket) once, not once per file. O_NOFOLLOW: a last component
-# that is a symlink is not opened here but handed to read, which resolves and checks it. O_CREAT|O_EXCL
-# never follows a symlink and never opens a FIFO or a device: anything in the way goes to write.
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-# Linux returns at most this much from one read(); larger files are read in chunks.
-_ONE_READ_MAX = 0x7FFFF000
 
 
 class LocalObjectStore(ObjectStore):
@@ -131,7 +124,9 @@ class LocalObjectStore(ObjectStore):
                     if where not in directories:
                         parent = ObsPath(path.bucket, head + "/" if head else "")
                         directories[where] = self._open_dir(parent)
-                    found.append(self._read_at(directories[where], name, path))
+                    data = read_at(directories[where], name, path)
+                    # A symlink: read resolves it and checks where it leads.
+                    found.append(self.read(path) if data is None else data)
                 except Exception as exc:  # handed back in the path's place, as the base class does
                     found.append(exc)
         finally:
@@ -150,34 +145,9 @@ class LocalObjectStore(ObjectStore):
         """A descriptor of the real directory ``directory`` (checked to stay in its bucket), or None
         if there is no such directory."""
         try:
-            return os.open(self._resolve(directory), _DIR_FLAGS)
+            return os.open(self._resolve(directory), DIR_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
             return None
-
-    def _read_at(self, dir_fd: int | None, name: str, path: ObsPath) -> bytes:
-        """The object ``name`` in the directory ``dir_fd`` (which is the parent of ``path``)."""
-        if dir_fd is None:
-            raise object_not_found(path)
-        try:
-            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            raise object_not_found(path) from exc
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # a symlink: read resolves it and checks where it leads
-                return self.read(path)
-            raise
-        try:
-            st = os.fstat(fd)
-            if not stat_module.S_ISREG(st.st_mode):
-                raise object_not_found(path)
-            # One byte more than the size: a short read says the end came, so one call usually does.
-            chunks = [os.read(fd, st.st_size + 1)]
-            if len(chunks[0]) > st.st_size or st.st_size >= _ONE_READ_MAX:
-                while chunk := os.read(fd, _COPY_CHUNK):  # the file grew since fstat, or is huge
-                    chunks.append(chunk)
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        finally:
-            os.close(fd)
 
     def exists(self, path: ObsPath) -> bool:
         real = self._resolve(path)
@@ -185,7 +155,7 @@ class LocalObjectStore(ObjectStore):
             return True
         if path.key == "":
             return self.bucket_exists(path.bucket)
-        return self._has_objects(real)
+        return has_objects(real)
 
     def is_file(self, path: ObsPath) -> bool:
         real = self._resolve(path)
@@ -205,77 +175,19 @@ class LocalObjectStore(ObjectStore):
 
     def list(self, prefix: ObsPath, *, recursive: bool = True) -> Iterator[ObjectInfo]:
         base = prefix.as_dir()
-        return iter(self._scan(self._resolve(base), base, recursive=recursive))
-
-    def _scan(self, top: str, base: ObsPath, *, recursive: bool) -> builtins.list[ObjectInfo]:
-        """All objects below the real directory ``top`` (which is ``base``), sorted by key."""
-        found: builtins.list[ObjectInfo] = []
-        # Iterative walk with os.scandir: d_type answers "file or dir?" without a stat call, so only
-        # files cost one stat each.
-        stack = [(top, base.key)]
-        while stack:
-            directory, key_prefix = stack.pop()
-            try:
-                entries = os.scandir(directory)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            with entries:
-                for entry in entries:
-                    # Symlinks are never followed: one could lead out of the bucket, or loop.
-                    if entry.name.startswith(TMP_PREFIX) or entry.is_symlink():
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        if recursive:
-                            stack.append((entry.path, key_prefix + entry.name + "/"))
-                        continue
-                    if not entry.is_file(follow_symlinks=False):
-                        continue  # sockets, fifos, devices
-                    try:
-                        path = ObsPath(base.bucket, key_prefix + entry.name)
-                        st = entry.stat(follow_symlinks=False)
-                    except (InvalidPath, FileNotFoundError):
-                        # A name no OBS key can spell (backslash, control character), or a file
-                        # deleted while we walk: neither is an object a client could address.
-                        continue
-                    found.append(ObjectInfo(path, st.st_size, st.st_mtime_ns // 1_000_000))
-        found.sort(key=lambda info: info.path.key)
-        return found
-
-    def _has_objects(self, top: str) -> bool:
-        """True if the real directory ``top`` holds at least one object (stops at the first)."""
-        stack = [top]
-        while stack:
-            try:
-                entries = os.scandir(stack.pop())
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            with entries:
-                for entry in entries:
-                    if entry.name.startswith(TMP_PREFIX) or entry.is_symlink():
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False):
-                        return True
-        return False
+        return iter(scan(self._resolve(base), base, recursive=recursive))
 
     # -- writing ------------------------------------------------------------------------------------
-
-    def _makedirs(self, directory: str, path: ObsPath) -> None:
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as exc:
-            raise Conflict(f"cannot create {path}: an object is in the way of its directory") from exc
 
     def _publish(self, path: ObsPath, fill: Callable[[str], object]) -> None:
         """Atomically create or replace the object ``path`` with a temp file that ``fill`` writes."""
         require_file_path(path, "write")
         real = self._resolve(path)
-        tmp = self._make_temp(os.path.dirname(real), path)
+        tmp = make_temp(os.path.dirname(real), path)
         replaced = False
         try:
             fill(tmp)
-            os.chmod(tmp, _FILE_MODE)
+            os.chmod(tmp, FILE_MODE)
             # Readers see the old file or the new one: rename within one directory is atomic.
             # No fsync: atomicity towards concurrent readers is the contract, not crash durability.
             os.replace(tmp, real)
@@ -287,21 +199,6 @@ class LocalObjectStore(ObjectStore):
                 with suppress(FileNotFoundError):
                     os.unlink(tmp)
 
-    def _make_temp(self, directory: str, path: ObsPath) -> str:
-        """Create ``directory`` if needed and an empty temp file in it; return the file's path."""
-        for attempt in range(_WRITE_ATTEMPTS):
-            self._makedirs(directory, path)
-            try:
-                fd, tmp = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX)
-            except FileNotFoundError:
-                # A concurrent delete pruned the (then empty) directory between makedirs and mkstemp.
-                if attempt == _WRITE_ATTEMPTS - 1:
-                    raise
-                continue
-            os.close(fd)
-            return tmp
-        raise AssertionError("unreachable")
-
     def write(self, path: ObsPath, data: bytes) -> None:
         def fill(tmp: str) -> None:
             with open(tmp, "wb") as f:
@@ -312,7 +209,7 @@ class LocalObjectStore(ObjectStore):
     def write_stream(self, path: ObsPath, source: BinaryIO) -> None:
         def fill(tmp: str) -> None:
             with open(tmp, "wb") as f:
-                copy_stream(source, f, _COPY_CHUNK)
+                copy_stream(source, f, COPY_CHUNK)
 
         self._publish(path, fill)
 
@@ -333,24 +230,11 @@ class LocalObjectStore(ObjectStore):
                 if where not in directories:
                     parent = ObsPath(path.bucket, head + "/" if head else "")
                     directories[where] = self._make_dir(parent, path)
-                try:
-                    fd = os.open(name, _CREATE_FLAGS, _FILE_MODE, dir_fd=directories[where])
-                except FileExistsError:
+                created = create_at(directories[where], name, data, fix_mode)
+                if created is None:
                     self.write(path, data)  # replace what is there (or refuse a directory) as write does
-                    continue
-                try:
-                    if fix_mode is None:
-                        # A umask stricter than 022 narrows the mode; correct it as write does.
-                        fix_mode = stat_module.S_IMODE(os.fstat(fd).st_mode) != _FILE_MODE
-                    if fix_mode:
-                        os.fchmod(fd, _FILE_MODE)
-                    _write_all(fd, data)
-                except BaseException:
-                    with suppress(OSError):
-                        os.unlink(name, dir_fd=directories[where])
-                    raise
-                finally:
-                    os.close(fd)
+                else:
+                    fix_mode = created
         finally:
             for fd in directories.values():
                 os.close(fd)
@@ -358,13 +242,13 @@ class LocalObjectStore(ObjectStore):
     def _make_dir(self, directory: ObsPath, path: ObsPath) -> int:
         """Create ``directory`` (the parent of ``path``) if needed; return a descriptor of it."""
         real = self._resolve(directory)
-        for attempt in range(_WRITE_ATTEMPTS):
-            self._makedirs(real, path)
+        for attempt in range(WRITE_ATTEMPTS):
+            makedirs(real, path)
             try:
-                return os.open(real, _DIR_FLAGS)
+                return os.open(real, DIR_FLAGS)
             except FileNotFoundError:
                 # A concurrent delete pruned the (then empty) directory between makedirs and open.
-                if attempt == _WRITE_ATTEMPTS - 1:
+                if attempt == WRITE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -384,30 +268,17 @@ class LocalObjectStore(ObjectStore):
         base = prefix.as_dir()
         top = self._resolve(base)
         count = 0
-        for info in self._scan(top, base, recursive=True):
+        for info in scan(top, base, recursive=True):
             with suppress(FileNotFoundError):
                 os.unlink(os.path.join(top, info.path.relative_to(base)))
                 count += 1
         # What remains is directories, symlinks (removed, never followed) and in-flight temp files.
         if base.key == "":
-            self._clear_directory(top)
+            clear_directory(top)
         else:
             shutil.rmtree(top, ignore_errors=True)
             self._prune(os.path.dirname(top), base.bucket)
         return count
-
-    def _clear_directory(self, directory: str) -> None:
-        """Remove everything inside ``directory`` but the directory itself, never following symlinks."""
-        try:
-            entries = list(os.scandir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                with suppress(FileNotFoundError):
-                    os.unlink(entry.path)
 
     def _prune(self, directory: str, bucket: str) -> None:
         """Remove now-empty directories from ``directory`` up to (not including) the bucket, so that a
@@ -426,7 +297,7 @@ class LocalObjectStore(ObjectStore):
             self._publish(file_target(src, dst), functools.partial(shutil.copyfile, source))
             return
         base = src.as_dir()
-        objects = self._scan(self._resolve(base), base, recursive=True)
+        objects = scan(self._resolve(base), base, recursive=True)
         if not objects:
             raise object_not_found(src)
         for info in objects:
@@ -440,7 +311,7 @@ class LocalObjectStore(ObjectStore):
             source, real = self._resolve(src), self._resolve(target)
             if source == real:
                 return
-            self._makedirs(os.path.dirname(real), target)
+            makedirs(os.path.dirname(real), target)
             try:
                 os.replace(source, real)
             except IsADirectoryError as exc:
@@ -453,18 +324,18 @@ class LocalObjectStore(ObjectStore):
         if dst.is_relative_to(base):
             raise InvalidPath(f"cannot move {base} into itself ({dst})", field="path")
         top, target = self._resolve(base), self._resolve(dst)
-        if not self._has_objects(top):
+        if not has_objects(top):
             raise object_not_found(base)
         if base.key != "" and not os.path.lexists(target):
             # Publish the whole directory at once: readers of dst see nothing, then everything.
-            self._makedirs(os.path.dirname(target), dst)
+            makedirs(os.path.dirname(target), dst)
             os.rename(top, target)
             self._prune(os.path.dirname(top), base.bucket)
             return
         # dst exists already (or src is a bucket root, which must survive): merge into it.
         self._merge(top, dst)
         if base.key == "":
-            self._clear_directory(top)
+            clear_directory(top)
         else:
             shutil.rmtree(top, ignore_errors=True)
             self._prune(os.path.dirname(top), base.bucket)
@@ -489,7 +360,7 @@ class LocalObjectStore(ObjectStore):
             if entry.name.startswith(TMP_PREFIX) or entry.is_symlink():
                 continue
             is_dir = entry.is_dir(follow_symlinks=False)
-            if not (entry.is_file(follow_symlinks=False) or (is_dir and self._has_objects(entry.path))):
+            if not (entry.is_file(follow_symlinks=False) or (is_dir and has_objects(entry.path))):
                 continue  # not an object, or a directory with none below it (no empty one in dst)
             try:
                 destination = dst.join(entry.name + "/" if is_dir else entry.name)
@@ -499,7 +370,7 @@ class LocalObjectStore(ObjectStore):
             if is_dir and os.path.lexists(real):
                 self._merge(entry.path, destination)
                 continue
-            self._makedirs(os.path.dirname(real), destination)
+            makedirs(os.path.dirname(real), destination)
             try:
                 os.replace(entry.path, real)
             except IsADirectoryError as exc:
@@ -525,11 +396,3 @@ class LocalObjectStore(ObjectStore):
 
     def describe(self) -> str:
         return f"local:{self._root}"
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    written = os.write(fd, data)
-    if written < len(data):  # rare for a regular file (a signal, a full disk): write the rest
-        view = memoryview(data)[written:]
-        while view:
-            view = view[os.write(fd, view) :]
