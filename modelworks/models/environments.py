@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import hashlib
 import importlib.metadata
 import json
@@ -58,27 +57,22 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from modelworks.compute.sandbox import Identity
-from modelworks.errors import ModelworksError
+from modelworks.models._pip_build import (
+    ENVIRONMENT_FILE,
+    INSTALL_TIMEOUT_SECONDS,
+    PACKAGES_DIR,
+    POLL_SECONDS,
+    DependencyError,
+    PipBuild,
+)
+from modelworks.models._pip_build import MODEL_SERVER_DISTRIBUTIONS as MODEL_SERVER_DISTRIBUTIONS
+from modelworks.models._pip_build import model_server_distributions as model_server_distributions
 
 ENVIRONMENTS_DIR = "model-envs"
-PACKAGES_DIR = "packages"
-ENVIRONMENT_FILE = "environment.json"
 REQUIREMENTS_FILE = ".modelworks-requirements.txt"
 """Written into a published model's ``model/`` directory: its requirements, for the hosts that run it."""
-INSTALL_TIMEOUT_SECONDS = 20 * 60
-MODEL_SERVER_DISTRIBUTIONS = ("modelworks", "starlette", "uvicorn", "python-multipart")
-"""What ``modelworks.serving.server`` imports; with what they require, a model cannot replace them.
-(Modelworks' own requirements serve the platform, not the model server, so they are not followed.)"""
 OPERATORS = {"EXACT": "==", "ATLEAST": ">=", "ATMOST": "<=", "": ""}
-# pip's environment variables that would send its packages elsewhere than where they are asked for.
-_PIP_PLACEMENT = ("PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_USER", "PIP_REPORT", "PIP_DRY_RUN")
 _LAUNCHER_MODULE = "modelworks.models._with_dependencies"
-_TAIL_LINES = 6
-_POLL_SECONDS = 0.1
-
-
-class DependencyError(ModelworksError):
-    """A model's dependencies cannot be installed on this host (the message says why)."""
 
 
 def requirements_of(dependencies: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -249,7 +243,16 @@ def ensure_environment(
         shutil.rmtree(staging, ignore_errors=True)
         try:
             staging.mkdir()
-            build = _Build(staging, requirements, missing, env, deadline, check, note or (lambda _: None))
+            build = PipBuild(
+                staging,
+                requirements,
+                write_requirements(requirements),
+                missing,
+                env,
+                deadline,
+                check,
+                note or (lambda _: None),
+            )
             built = build.run()
             if not built:
                 shutil.rmtree(staging)
@@ -305,7 +308,7 @@ def _build_as(
     try:
         while True:
             try:
-                out, err = process.communicate(timeout=_POLL_SECONDS * 2)
+                out, err = process.communicate(timeout=POLL_SECONDS * 2)
                 break
             except subprocess.TimeoutExpired:
                 if check is not None:
@@ -343,159 +346,8 @@ def _locked(path: Path, deadline: float, check: Callable[[], None] | None) -> It
                     raise DependencyError(
                         "another process has been installing the same dependencies for too long"
                     ) from None
-                time.sleep(_POLL_SECONDS)
+                time.sleep(POLL_SECONDS)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@functools.cache
-def model_server_distributions() -> frozenset[str]:
-    """Canonical names of ``MODEL_SERVER_DISTRIBUTIONS`` and of what they require (no extras)."""
-    found: set[str] = set()
-    todo = list(MODEL_SERVER_DISTRIBUTIONS)
-    while todo:
-        name = canonicalize_name(todo.pop())
-        if name in found:
-            continue
-        found.add(name)
-        if name == "modelworks":
-            continue
-        try:
-            requires = importlib.metadata.requires(name) or []
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for text in requires:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return frozenset(found)
-
-
-class _Build:
-    """One build of an environment in ``staging``: resolve, refuse or install, record."""
-
-    def __init__(
-        self,
-        staging: Path,
-        requirements: list[str],
-        missing: list[str],
-        env: Mapping[str, str],
-        deadline: float,
-        check: Callable[[], None] | None,
-        note: Callable[[str], None],
-    ):
-        self.staging = staging
-        self.requirements = requirements
-        self.missing = ", ".join(missing)  # what messages name: the server has the others
-        self.env = {k: v for k, v in env.items() if k not in _PIP_PLACEMENT}
-        # A sandbox user has no home of its own (pip and build tools write below it): one in the staging
-        # directory, removed before the environment is renamed into place.
-        self.env.setdefault("HOME", str(staging / ".home"))
-        self.deadline = deadline
-        self.check = check
-        self.note = note
-        self.log = staging / "pip.log"
-
-    def run(self) -> bool:
-        """Whether anything was installed (pip may find the server's environment enough after all)."""
-        wanted = self.staging / "requirements.txt"
-        wanted.write_bytes(write_requirements(self.requirements))
-        report = self.staging / "report.json"
-        self.note(f"resolving {self.missing} against the server's environment")
-        self._pip("install", "--dry-run", "--report", str(report), "-r", str(wanted))
-        chosen = {
-            item["metadata"]["name"]: item["metadata"]["version"]
-            for item in json.loads(report.read_text()).get("install", [])
-        }
-        report.unlink()
-        if not chosen:
-            return False
-        shadowed = self._shadowed(chosen)
-        pinned = self.staging / "pinned.txt"
-        pinned.write_text("".join(f"{name}=={version}\n" for name, version in sorted(chosen.items())))
-        self.note(f"installing {', '.join(f'{n} {v}' for n, v in sorted(chosen.items()))}")
-        packages = self.staging / PACKAGES_DIR
-        self._pip("install", "--target", str(packages), "--no-deps", "-r", str(pinned))
-        record = {
-            "requirements": self.requirements,
-            "installed": chosen,
-            "shadows": shadowed,
-            "interpreter": sys.executable,
-        }
-        (self.staging / ENVIRONMENT_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        shutil.rmtree(self.staging / ".home", ignore_errors=True)
-        return True
-
-    def _shadowed(self, chosen: dict[str, str]) -> dict[str, str]:
-        """The server's versions of what ``chosen`` replaces; raises for what the model server runs on."""
-        shadowed, refused = {}, []
-        protected = model_server_distributions()
-        for name, version in sorted(chosen.items()):
-            try:
-                installed = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                continue
-            if canonicalize_name(name) in protected:
-                refused.append(f"{name} {installed} by {version}")
-            else:
-                shadowed[name] = installed
-        if refused:
-            raise DependencyError(
-                f"dependencies {self.missing} would replace what the model server itself runs on "
-                f"({', '.join(refused)}), which a model cannot do; ask for versions that work with "
-                "the server's"
-            )
-        if shadowed:
-            self.note(
-                "in this model's processes, its own copies shadow the server's "
-                + ", ".join(f"{n} {v}" for n, v in shadowed.items())
-            )
-        return shadowed
-
-    def _pip(self, *args: str) -> None:
-        command = [
-            sys.executable, "-I", "-m", "pip", *args,
-            "--no-input", "--disable-pip-version-check", "--progress-bar", "off",
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            log.write(f"$ {' '.join(command)}\n".encode())
-            log.flush()
-            pip = subprocess.Popen(
-                command,
-                cwd=self.staging,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            while pip.poll() is None:
-                if self.check is not None:
-                    self.check()
-                if time.monotonic() > self.deadline:
-                    raise DependencyError(
-                        f"installing dependencies {self.missing} took longer than {INSTALL_TIMEOUT_SECONDS} s"
-                    )
-                time.sleep(_POLL_SECONDS)
-        finally:
-            if pip.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pip.pid, signal.SIGKILL)
-                pip.wait()
-        if pip.returncode != 0:
-            raise DependencyError(
-                f"dependencies {self.missing} could not be installed "
-                f"(pip exit code {pip.returncode}): {_tail(self.log)}"
-            )
-
-
-def _tail(log: Path) -> str:
-    """pip's last error lines (or last lines), on one line."""
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith("$ ")]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    text = " | ".join((errors or lines)[-_TAIL_LINES:])
-    return text[-1000:] or "pip said nothing"
