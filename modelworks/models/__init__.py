@@ -1,14 +1,15 @@
 """The model registry: models ("AI applications", reference chapter 6) built from ModelArts packages.
 
     status.py    statuses (publishing -> published | failed), task kind, error codes
-    models.py    the ``Model`` table
-    runtimes.py  the AI engines this installation runs (6.1), one registry
+    tables.py    the ``Model`` table
+    runtimes.py  the AI engines this installation runs (6.1), one registry (``model_runtimes``)
     config.py    config.json / initial_config / request fields, checked and normalized
     package.py   finding a package in storage, its stored copy, the checks publishing runs
     environments.py  pip dependencies the server lacks, installed per requirement set on each host
+    _pip_build.py    one pip build of such an environment in a staging directory
     service.py   create, get, list, delete (6.2-6.5)
     publish.py   the ``model-publish`` task: copy and check the package
-    usage.py     the hook that keeps a model in use from being deleted
+    usage.py     the hook that keeps a model in use from being deleted (registry ``usage_checks``)
     views.py     the API's answers
 
 For services (chapter 8), everything is importable from here:
@@ -42,7 +43,7 @@ model): deleting a model is refused (400, ModelArts.3009) while any check return
 ``environments.with_dependencies(command, env, home=, model_dir=, failure_file=, failure_exit_code=)``
     The command and environment that run a process of a published model (``model_dir``: a local copy
     of its ``model_dir``) with the pip dependencies the server lacks first on ``PYTHONPATH``, built
-    on this host first if needed; ``services.instances.start`` runs every instance this way.
+    on this host first if needed; ``serving.instances.start`` runs every instance this way.
 """
 
 from modelworks.models.package import download_package, stored_model_dir
