@@ -59,6 +59,16 @@ class Registry(Generic[T]):
             self._entries[name] = entry
         return entry
 
+    def unregister(self, name: str, entry: T | None = None) -> bool:
+        """Remove the entry named ``name`` (only if it is ``entry``, when given); whether one was removed.
+        For tests and plug-ins that register something for a while."""
+        with self._lock:
+            found = self._entries.get(name)
+            if found is None or (entry is not None and found is not entry):
+                return False
+            del self._entries[name]
+            return True
+
     def get(self, name: str) -> T:
         """The entry named ``name``; ``UnknownName`` listing the known names if there is none."""
         try:

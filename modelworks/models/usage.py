@@ -38,10 +38,7 @@ def register_usage_check(check: UsageCheck) -> None:
 def unregister_usage_check(check: UsageCheck) -> None:
     """Stop asking ``check`` (for tests and plugins that unload); an unknown check is ignored."""
     name = _name_of(check)
-    # Registry offers no removal (registrations last the process): this one hook reaches into it.
-    with usage_checks._lock:
-        if usage_checks._entries.get(name) is check:
-            del usage_checks._entries[name]
+    usage_checks.unregister(name, check)
 
 
 def services_using(session: Session, model_id: str) -> list[str]:

@@ -23,10 +23,6 @@ StoreFactory = Callable[[Settings], ObjectStore]
 stores: Registry[StoreFactory] = Registry("storage scheme")
 """Object-store factories by the scheme of ``settings.storage_url`` (``file``, ``s3``)."""
 
-# The registry's own mapping under its former name: tests drop a scheme they registered through it
-# (Registry has no removal).
-_FACTORIES = stores._entries
-
 
 def register(scheme: str, factory: StoreFactory) -> None:
     """Make ``create_store`` build ``factory(settings)`` for ``storage_url``s of ``scheme``; a scheme

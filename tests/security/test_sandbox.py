@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from tests._client import SignedClient
 from tests.conftest import LiveServer
 from tests.models._packages import create, put_package, wait_published
 from tests.serving._packages import deploy, model_config, realtime_body, wait_status
+from tests.serving.conftest import kill_instances
 from tests.training._jobs import create_job, job_request, obs_output, preview, put_files, wait_phase
 from tests.training._sdk import build_client, sdk_of
 
@@ -221,6 +222,14 @@ def test_training_job_reads_no_secret_and_uploads_nothing_from_outside(
         assert f"output {link} was not uploaded: a link (not followed)" in log
 
 
+@pytest.fixture
+def no_model_server_left(tmp_path: Path) -> Iterator[None]:
+    """Model servers outlive their API server (it re-adopts them on restart): kill this test's."""
+    yield
+    kill_instances(tmp_path)
+
+
+@pytest.mark.usefixtures("no_model_server_left")
 def test_model_server_reads_no_secret(
     server: LiveServer, projects: tuple[Project, Project], tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from modelworks.settings import Settings
 from modelworks.storage import LocalObjectStore, ObjectStore, ObsPath, S3ObjectStore, create_store, register
-from modelworks.storage.registry import _FACTORIES
+from modelworks.storage.registry import stores
 
 
 def test_default_is_local_under_home(tmp_path: Path) -> None:
@@ -64,4 +64,4 @@ def test_register(tmp_path: Path) -> None:
         store = create_store(Settings(home=tmp_path, storage_url="mem-test://"))
         assert isinstance(store, LocalObjectStore)
     finally:
-        del _FACTORIES["mem-test"]
+        stores.unregister("mem-test")
