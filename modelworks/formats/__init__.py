@@ -1,7 +1,7 @@
 """Dataset formats: one package per format (manifest, voc, coco, yolo, folder, text), one registry."""
 
-from modelworks.formats._common import UniqueNames
 from modelworks.formats.base import Annotation, Exporter, ExportSummary, Importer, ItemError, Record
+from modelworks.formats.common import UniqueNames
 from modelworks.formats.registry import (
     detect_format,
     exporter,

@@ -13,10 +13,10 @@ keepers/     one service's instances: start, watch, restart, roll updates, stop,
   base       the keeper's loop, lease, rows and status, and ``KeeperBackend`` (registry: ``backends``)
   local      instances as model-server processes of this host; batch services' inference
   ray        a real-time service as Ray Serve applications (one per model entry and revision)
+  batch      batch services: input files or CSV rows in, results and a manifest out
 instances    one model-server process (``modelworks.serving.server``) as a process group
 ray_serve    with ``MODELWORKS_RAY_ADDRESS``: joining the cluster, starting Serve, its proxy's address
 ray_replica  the Serve deployment class: a replica loads the package with our runtime and answers
-batch        batch services: input files or CSV rows in, results and a manifest out
 gateway      ``/v1/infers/{service_id}``: weighted model choice, instance balancing, counts
 _routes      what the gateway routes by: models, weights, declared APIs, instance addresses
 _http        the gateway's small HTTP/1.1 client (kept-alive connections per address)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelworks.formats import Record, exporter, importer
-from modelworks.formats._common import box_corners
+from modelworks.formats.common import box_corners
 from modelworks.storage import LocalObjectStore, ObsPath
 from tests.formats import _datasets as ds
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelworks.formats._common import UniqueNames
+from modelworks.formats.common import UniqueNames
 
 
 @pytest.mark.parametrize("pending", [4, 4096], ids=["spilled", "in-memory"])

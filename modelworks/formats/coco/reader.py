@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from modelworks.errors import ModelworksError
-from modelworks.formats._common import FEATURE, SHAPE, points_outside, resolve_source, tidy
 from modelworks.formats.base import Annotation, Importer, ItemError, Record
+from modelworks.formats.common import FEATURE, SHAPE, points_outside, resolve_source, tidy
 from modelworks.storage import ObjectStore, ObsPath
 
 ANNOTATIONS_DIR = "annotations"

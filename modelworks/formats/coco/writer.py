@@ -11,7 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from modelworks.formats._common import (
+from modelworks.formats.base import Annotation, Exporter, ExportSummary, Record
+from modelworks.formats.common import (
     FEATURE,
     SHAPE,
     SpooledObject,
@@ -22,7 +23,6 @@ from modelworks.formats._common import (
     stem,
     tidy,
 )
-from modelworks.formats.base import Annotation, Exporter, ExportSummary, Record
 from modelworks.storage import ObjectStore, ObsPath
 
 

@@ -16,8 +16,8 @@ from itertools import islice
 from typing import Any, ClassVar
 
 from modelworks.errors import ModelworksError
-from modelworks.formats._common import is_image, stem
 from modelworks.formats.base import Annotation, Importer, ItemError, Record
+from modelworks.formats.common import is_image, stem
 from modelworks.storage import ObjectStore, ObsPath
 
 _DETECT_SCAN = 2000

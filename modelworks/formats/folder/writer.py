@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from modelworks.formats._common import UniqueNames, source_path, stem
 from modelworks.formats.base import Exporter, ExportSummary, Record
+from modelworks.formats.common import UniqueNames, source_path, stem
 from modelworks.storage import ObjectStore, ObsPath
 
 TREE, TILE = 1, 2

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 from modelworks.data.constants import SAMPLE_TEXT, sample_type_for
 from modelworks.errors import InvalidPath, ModelworksError, NotFound
-from modelworks.formats._common import (
+from modelworks.formats.base import Annotation, Importer, ItemError, Record
+from modelworks.formats.common import (
     CONTENT_SCHEME,
     IO_THREADS,
     feature_problem,
@@ -19,9 +20,8 @@ from modelworks.formats._common import (
     resolve_source,
     start_reads,
 )
-from modelworks.formats.base import Annotation, Importer, ItemError, Record
 from modelworks.formats.manifest._types import NAMED_TYPES, label_type
-from modelworks.formats.voc._xml import VocError, parse_voc
+from modelworks.formats.voc.annotation import VocError, parse_voc
 from modelworks.storage import ObjectStore, ObsPath
 
 MANIFEST_SUFFIXES = (".manifest", ".jsonl", ".json")

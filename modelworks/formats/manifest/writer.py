@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from modelworks.errors import InvalidArgument
-from modelworks.formats._common import (
+from modelworks.formats.base import Annotation, Exporter, ExportSummary, Record
+from modelworks.formats.common import (
     CONTENT_SCHEME,
     SHAPE,
     BackgroundWriter,
@@ -25,9 +26,8 @@ from modelworks.formats._common import (
     source_path,
     stem,
 )
-from modelworks.formats.base import Annotation, Exporter, ExportSummary, Record
 from modelworks.formats.manifest._types import TYPE_NAMES
-from modelworks.formats.voc._xml import voc_xml
+from modelworks.formats.voc.annotation import voc_xml
 from modelworks.storage import ObjectStore, ObsPath
 
 ANNOTATIONS_DIR = "Annotations"

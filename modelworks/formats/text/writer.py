@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from modelworks.formats._common import CONTENT_SCHEME, SpooledObject
 from modelworks.formats.base import Exporter, ExportSummary, Record
+from modelworks.formats.common import CONTENT_SCHEME, SpooledObject
 from modelworks.formats.text._label_format import RESULT_SUFFIX, LabelFormat
 from modelworks.storage import ObjectStore, ObsPath
 

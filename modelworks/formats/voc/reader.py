@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 from modelworks.data.constants import IMAGE_EXTENSIONS
 from modelworks.errors import ModelworksError
-from modelworks.formats._common import is_image, stem
 from modelworks.formats.base import Importer, ItemError, Record
-from modelworks.formats.voc._xml import VocError, parse_voc
+from modelworks.formats.common import is_image, stem
+from modelworks.formats.voc.annotation import VocError, parse_voc
 from modelworks.storage import ObjectStore, ObsPath
 
 ANNOTATIONS_DIR = "Annotations"

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from modelworks.formats._common import (
+from modelworks.formats.base import Exporter, ExportSummary, Record
+from modelworks.formats.common import (
     BackgroundWriter,
     SpooledObject,
     UniqueNames,
@@ -15,8 +16,7 @@ from modelworks.formats._common import (
     source_path,
     stem,
 )
-from modelworks.formats.base import Exporter, ExportSummary, Record
-from modelworks.formats.voc._xml import voc_xml
+from modelworks.formats.voc.annotation import voc_xml
 from modelworks.storage import ObjectStore, ObsPath
 
 IMAGES_DIR = "JPEGImages"

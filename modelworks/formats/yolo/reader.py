@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from modelworks.errors import ModelworksError, NotFound
-from modelworks.formats._common import FEATURE, SHAPE, image_size, is_image, resolve_source, stem, tidy
 from modelworks.formats.base import Annotation, Importer, ItemError, Record
+from modelworks.formats.common import FEATURE, SHAPE, image_size, is_image, resolve_source, stem, tidy
 from modelworks.storage import ObjectStore, ObsPath
 
 CLASS_FILES = ("obj.names", "classes.txt")

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from modelworks.formats._common import (
+from modelworks.formats.base import Exporter, ExportSummary, Record
+from modelworks.formats.common import (
     BackgroundWriter,
     SpooledObject,
     UniqueNames,
@@ -17,7 +18,6 @@ from modelworks.formats._common import (
     source_path,
     stem,
 )
-from modelworks.formats.base import Exporter, ExportSummary, Record
 from modelworks.storage import ObjectStore, ObsPath
 
 # EVAL and TEST images go to the validation list: ModelArts' YOLO import knows only train and valid.

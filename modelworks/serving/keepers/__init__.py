@@ -3,6 +3,7 @@
 base    the keeper's loop, lease, rows and settling, the hooks each backend fills in, ``KeeperBackend``
 local   instances as model-server processes of this host (every service without a Ray address, and
         batch services always)
+batch   a batch service's run (the local keeper's): input files or CSV rows in, results out
 ray     a real-time service's models as Ray Serve applications on the cluster of ``MODELWORKS_RAY_ADDRESS``
 
 ``backends`` holds one ``KeeperBackend`` factory per compute backend, under the names

@@ -35,7 +35,6 @@ from modelworks.compute.sandbox import sandbox_for
 from modelworks.db.base import new_short_id, now_ms
 from modelworks.errors import ModelworksError
 from modelworks.serving import instances
-from modelworks.serving.batch import run_batch
 from modelworks.serving.keepers.base import (
     KeeperBackend,
     ServiceKeeper,
@@ -44,6 +43,7 @@ from modelworks.serving.keepers.base import (
     entry_spec,
     retry_delay,
 )
+from modelworks.serving.keepers.batch import run_batch
 from modelworks.serving.status import (
     BATCH,
     DEPLOYING,

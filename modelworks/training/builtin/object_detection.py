@@ -58,8 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def boxes_of(sample: Sample) -> list[Any] | None:
     """The human boxes of a manifest line as ``Box`` es, or None when it has no box annotation."""
-    from modelworks.formats._common import FEATURE, SHAPE
-    from modelworks.formats.voc._xml import VocError, parse_voc
+    from modelworks.formats.common import FEATURE, SHAPE
+    from modelworks.formats.voc.annotation import VocError, parse_voc
     from modelworks.ml.detection import Box
 
     found: list[Box] | None = None

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
-from modelworks.formats._common import FEATURE, SHAPE, number, parse_bool, points_outside, tidy
 from modelworks.formats.base import Annotation
+from modelworks.formats.common import FEATURE, SHAPE, number, parse_bool, points_outside, tidy
 
 # VOC object flags kept in the label's property so a round trip gives them back; only a set flag is
 # kept (a 0 is VOC's default and is written back as 0).
