@@ -52,7 +52,7 @@ def _fields(body: Any) -> dict[str, Any]:
     return fields
 
 
-def _views(
+def sample_views(
     session: SessionDep, settings: SettingsDep, dataset: Dataset, rows: list[Sample]
 ) -> list[dict[str, Any]]:
     labels = service.labels_of(session, [s.id for s in rows])
@@ -65,7 +65,7 @@ def _views(
     ]
 
 
-def _score(value: str | None, field: str) -> float | None:
+def score_query(value: str | None, field: str) -> float | None:
     if value in (None, ""):
         return None
     try:
@@ -112,12 +112,12 @@ def list_samples(
         sample_state=sample_state,
         label_name=label_name,
         label_type=None if label_type is None else int(label_type),
-        low_score=_score(low_score, "low_score"),
-        high_score=_score(high_score, "high_score"),
+        low_score=score_query(low_score, "low_score"),
+        high_score=score_query(high_score, "high_score"),
         sample_type=sample_type,
         search_conditions=search_conditions,
     )
-    return {"sample_count": total, "samples": _views(session, settings, dataset, rows)}
+    return {"sample_count": total, "samples": sample_views(session, settings, dataset, rows)}
 
 
 @router.post("/samples", response_model=UploadSamplesResp, response_model_exclude_unset=True)
@@ -185,7 +185,7 @@ def get_sample(
     dataset = get_dataset(session, project_id, dataset_id)
     sample = service.get_sample(session, dataset, sample_id)
     response.headers["ETag"] = f'"{sample.version}"'
-    return _views(session, settings, dataset, [sample])[0]
+    return sample_views(session, settings, dataset, [sample])[0]
 
 
 @router.get("/samples/{sample_id}/content", response_class=Response)

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from modelworks.api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep
 from modelworks.api.routing import api_router
-from modelworks.api.samples import _score, _views
+from modelworks.api.samples import sample_views, score_query
 from modelworks.api.schemas.common import MAX_INT32, ErrorResp, Limit100, Offset
 from modelworks.api.schemas.tasks import (
     AutoAnnotationSample,
@@ -144,13 +144,13 @@ def list_auto_annotation_samples(
         sample_state=STATE_AUTO,
         label_name=label_name,
         label_type=label_type,
-        low_score=_score(low_score, "low_score"),
-        high_score=_score(high_score, "high_score"),
+        low_score=score_query(low_score, "low_score"),
+        high_score=score_query(high_score, "high_score"),
         search_conditions=search_conditions,
     )
     return {
         "sample_count": total,
-        "samples": [_with_hard_details(v) for v in _views(session, settings, dataset, rows)],
+        "samples": [_with_hard_details(v) for v in sample_views(session, settings, dataset, rows)],
     }
 
 
@@ -171,4 +171,4 @@ def get_auto_annotation_sample(
     sample = sample_service.get_sample(session, dataset, sample_id)
     if sample.status != STATUS_AUTO:
         raise SampleNotFound(f"Sample '{sample_id}' has no auto label waiting for confirmation.")
-    return _with_hard_details(_views(session, settings, dataset, [sample])[0])
+    return _with_hard_details(sample_views(session, settings, dataset, [sample])[0])

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def _centernet() -> ModuleType:
+def centernet_module() -> ModuleType:
     """The head's module, imported when first needed so that this package imports without torch."""
     try:
         from modelworks.ml.detection import centernet
@@ -145,7 +145,7 @@ class CenterNetDetector(BaseEstimator):
 
         ``progress(fraction)`` is called once per epoch; raising from it stops the fit.
         """
-        cn = _centernet()
+        cn = centernet_module()
         torch, to_tensor = cn.torch, cn.to_tensor
         grid = maps.c4.shape[-1]
         targets = cn.encode(boxes, classes, grid)
@@ -192,7 +192,7 @@ class CenterNetDetector(BaseEstimator):
 
     def predict(self, maps: Maps, flipped: Maps | None = None, chunk_size: int = 64) -> list[Detections]:
         """Detections per image; with ``flipped`` (maps of the mirrored images) the two views are averaged."""
-        cn = _centernet()
+        cn = centernet_module()
         out: list[Detections] = []
         with torch_threads(self.threads), cn.torch.no_grad():
             for start in range(0, len(maps), chunk_size):
@@ -210,6 +210,6 @@ class CenterNetDetector(BaseEstimator):
         return out
 
     def _outputs(self, maps: Maps) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        cn = _centernet()
+        cn = centernet_module()
         logits, class_logits, distances = self.head_(cn.to_tensor(maps.c4), cn.to_tensor(maps.c5))
         return cn.torch.sigmoid(logits), cn.torch.softmax(class_logits, dim=1), distances

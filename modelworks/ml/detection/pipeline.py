@@ -77,7 +77,7 @@ class DetectionResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _no_progress(stage: str, fraction: float) -> None:
+def no_progress(stage: str, fraction: float) -> None:
     pass
 
 
@@ -91,7 +91,7 @@ def auto_detect(
     collect_hard: bool = True,
     max_hard_fraction: float = 0.25,
     confidence_scope: tuple[float, float] | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     augment_hard: bool | None = None,
     min_score: float = 0.2,
     input_size: int = 320,
@@ -125,7 +125,7 @@ def auto_detect(
         labeled = [labeled[int(i)] for i in chosen]
         labeled_boxes = [labeled_boxes[int(i)] for i in chosen]
     threads = threads or min(2, os.cpu_count() or 1)
-    run = _Run(
+    run = DetectionRun(
         names=sorted({b.label for boxes in labeled_boxes for b in boxes}),
         config=config,
         backbone=PyramidBackbone(input_size, cache_dir, threads=threads),
@@ -200,7 +200,7 @@ class _Found:
 
 
 @dataclass
-class _Run:
+class DetectionRun:
     names: list[str]
     config: DetectionAlgorithm
     backbone: PyramidBackbone

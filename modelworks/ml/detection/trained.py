@@ -26,8 +26,8 @@ import numpy as np
 from modelworks.errors import InvalidArgument
 from modelworks.ml.detection.backbone import PyramidBackbone
 from modelworks.ml.detection.boxes import Box
-from modelworks.ml.detection.detector import CenterNetDetector, _centernet
-from modelworks.ml.detection.pipeline import ALGORITHMS, Progress, _no_progress, _Run, as_boxes
+from modelworks.ml.detection.detector import CenterNetDetector, centernet_module
+from modelworks.ml.detection.pipeline import ALGORITHMS, DetectionRun, Progress, as_boxes, no_progress
 from modelworks.ml.estimators import check_enough_labels
 from modelworks.ml.images import ImageInput
 
@@ -96,14 +96,14 @@ class TrainedDetector:
             raise ValueError(f"{source} does not hold the backbone export {settings['backbone']}")
         names = [str(n) for n in settings["labels"]]
         detector = CenterNetDetector(**settings["head"], threads=threads or 1)
-        head = _centernet().CenterNetHead(len(names), detector.width, detector.dropout)
+        head = centernet_module().CenterNetHead(len(names), detector.width, detector.dropout)
         head.load_state_dict(torch.load(source / HEAD_FILE, map_location="cpu", weights_only=True))
         head.eval()
         detector.head_, detector.n_classes_ = head, len(names)
         return cls(names, detector, backbone, float(settings.get("min_score", 0.2)))
 
-    def _run(self, progress: Progress = _no_progress) -> _Run:
-        return _Run(
+    def _run(self, progress: Progress = no_progress) -> DetectionRun:
+        return DetectionRun(
             names=self.names,
             config=ALGORITHMS["fast"],
             backbone=self.backbone,
@@ -125,7 +125,7 @@ def train_detector(
     chunk_size: int = 16,
     min_score: float = 0.2,
     detector_params: dict[str, Any] | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> TrainedDetector:
     """Train a detector on ``labeled`` images and their ``labeled_boxes`` (image pixels).
 
