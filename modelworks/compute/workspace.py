@@ -114,6 +114,8 @@ class Workspace:
             shutil.copyfileobj(src, out, _CHUNK)
 
     def download_dir(self, store: ObjectStore, prefix: ObsPath, dest: Path, check: Callable[[], None]) -> int:
+        """Copy every object below ``prefix`` into ``dest`` (``check`` between objects: it raises to stop);
+        returns how many were copied."""
         count = 0
         dest.mkdir(parents=True, exist_ok=True)
         for info in store.list(prefix):

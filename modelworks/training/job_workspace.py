@@ -99,6 +99,7 @@ class JobWorkspace(Workspace):
     def _container_env(
         self, job: dict[str, Any], code_local: Path, interpreter: list[str], cores: int
     ) -> dict[str, str]:
+        """The variables a ModelArts training container sets, for this single-node task."""
         logs = self.log.parent
         python_path = os.pathsep.join(str(p) for p in (code_local, self.pip_dir))
         env = {
@@ -128,6 +129,7 @@ class JobWorkspace(Workspace):
         return env
 
     def upload_log(self, store: ObjectStore, target: ObsPath) -> None:
+        """Copy the task's log to ``target`` (nothing when there is no log file)."""
         # Opened as ``read_log`` opens it: a log the job's code swapped for a link is not followed.
         fd = open_local_log(self.log)
         if fd is not None:
