@@ -28,7 +28,7 @@ from modelworks.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROBE_TIMEOUT_SECONDS = 3.0
+PROBE_TIMEOUT_SECONDS = 5.0
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _lock = threading.RLock()
 _joined = 0
