@@ -1,9 +1,10 @@
-"""Submitting and cancelling tasks, inside the caller's transaction."""
+"""Submitting, finding and cancelling tasks, inside the caller's transaction."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from modelworks.db.base import new_short_id, now_ms
@@ -71,3 +72,37 @@ def request_cancel(session: Session, task_id: str) -> Task:
         task.updated_at = now
     session.flush()
     return task
+
+
+def resource_task(
+    session: Session, project_id: str, resource_id: str, kind: str, task_id: str
+) -> Task | None:
+    """The task ``task_id`` of ``kind`` on ``resource_id`` in ``project_id``, or None."""
+    return session.scalar(
+        select(Task).where(
+            Task.id == task_id,
+            Task.resource_id == resource_id,
+            Task.kind == kind,
+            Task.project_id == project_id,
+        )
+    )
+
+
+def resource_tasks(
+    session: Session,
+    project_id: str,
+    resource_id: str,
+    kind: str,
+    *,
+    offset: int,
+    limit: int,
+    where: tuple[ColumnElement[bool], ...] = (),
+) -> tuple[int, list[Task]]:
+    """The total and one page (newest first) of the tasks of ``kind`` on ``resource_id`` in
+    ``project_id`` that also meet ``where``."""
+    conditions = (Task.resource_id == resource_id, Task.kind == kind, Task.project_id == project_id, *where)
+    total = session.scalar(select(func.count()).select_from(Task).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Task).where(*conditions).order_by(Task.created_at.desc(), Task.id).offset(offset).limit(limit)
+    )
+    return total, list(rows)

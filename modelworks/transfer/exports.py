@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from modelworks.data import search
@@ -27,6 +27,7 @@ from modelworks.errors import (
 )
 from modelworks.formats import exporter
 from modelworks.jobs import Task, submit
+from modelworks.jobs.service import resource_task, resource_tasks
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
 from modelworks.transfer.steps import parse_ratio
@@ -237,26 +238,15 @@ def list_export_tasks(
     session: Session, project_id: str, dataset_id: str, *, export_type: int | None, offset: int, limit: int
 ) -> tuple[int, list[Task]]:
     get_dataset(session, project_id, dataset_id)
-    where = [Task.resource_id == dataset_id, Task.kind == EXPORT_KIND, Task.project_id == project_id]
-    if export_type is not None:
-        where.append(Task.payload["export_type"].as_integer() == export_type)
-    total = session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
-    rows = session.scalars(
-        select(Task).where(*where).order_by(Task.created_at.desc(), Task.id).offset(offset).limit(limit)
+    where = () if export_type is None else (Task.payload["export_type"].as_integer() == export_type,)
+    return resource_tasks(
+        session, project_id, dataset_id, EXPORT_KIND, offset=offset, limit=limit, where=where
     )
-    return total, list(rows)
 
 
 def get_export_task(session: Session, project_id: str, dataset_id: str, task_id: str) -> Task:
     get_dataset(session, project_id, dataset_id)
-    task = session.scalar(
-        select(Task).where(
-            Task.id == task_id,
-            Task.resource_id == dataset_id,
-            Task.kind == EXPORT_KIND,
-            Task.project_id == project_id,
-        )
-    )
+    task = resource_task(session, project_id, dataset_id, EXPORT_KIND, task_id)
     if task is None:
         raise ExportTaskNotFound(f"Export task '{task_id}' does not exist.")
     return task

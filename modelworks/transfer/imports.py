@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelworks.data.datasets import IMPORT_KIND, get_dataset
 from modelworks.data.tables import Dataset
 from modelworks.errors import ImportTaskRunning, NotImplementedYet, TaskNotFound, TaskStopped
 from modelworks.jobs import Task, submit
+from modelworks.jobs.service import resource_task, resource_tasks
 from modelworks.storage import ObjectStore
 from modelworks.storage.scoped import user_path
 
@@ -106,24 +107,12 @@ def list_import_tasks(
     session: Session, project_id: str, dataset_id: str, offset: int, limit: int
 ) -> tuple[int, list[Task]]:
     get_dataset(session, project_id, dataset_id)
-    where = (Task.resource_id == dataset_id, Task.kind == IMPORT_KIND, Task.project_id == project_id)
-    total = session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
-    rows = session.scalars(
-        select(Task).where(*where).order_by(Task.created_at.desc()).offset(offset).limit(limit)
-    )
-    return total, list(rows)
+    return resource_tasks(session, project_id, dataset_id, IMPORT_KIND, offset=offset, limit=limit)
 
 
 def get_import_task(session: Session, project_id: str, dataset_id: str, task_id: str) -> Task:
     get_dataset(session, project_id, dataset_id)
-    task = session.scalar(
-        select(Task).where(
-            Task.id == task_id,
-            Task.resource_id == dataset_id,
-            Task.kind == IMPORT_KIND,
-            Task.project_id == project_id,
-        )
-    )
+    task = resource_task(session, project_id, dataset_id, IMPORT_KIND, task_id)
     if task is None:
         raise TaskNotFound(f"Import task '{task_id}' does not exist.")
     return task
